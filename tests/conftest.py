@@ -1,0 +1,48 @@
+"""Shared fixtures: a real database per run (SQLite always; PostgreSQL when ELDERCARE_TEST_PG_URL is set).
+
+Each test runs inside a transaction that is rolled back afterwards (SAVEPOINT-isolated), so tests
+can commit freely through `session.commit()` without leaking rows into one another.
+"""
+
+import os
+
+import pytest
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from workflows.db import make_engine
+from workflows.models import Base
+
+
+def _backends():
+    backends = ["sqlite"]
+    if os.environ.get("ELDERCARE_TEST_PG_URL"):
+        backends.append("postgresql")
+    return backends
+
+
+@pytest.fixture(scope="session", params=_backends())
+def db_engine(request, tmp_path_factory):
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("db") / "test.sqlite"
+        engine = make_engine(f"sqlite:///{path}")
+    else:
+        url = os.environ["ELDERCARE_TEST_PG_URL"].replace("postgresql://", "postgresql+psycopg://", 1)
+        engine = make_engine(url)
+        Base.metadata.drop_all(engine)
+    Base.metadata.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def session(db_engine):
+    """A session whose every commit is undone when the test ends."""
+    conn = db_engine.connect()
+    outer = conn.begin()
+    sess = Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    yield sess
+    sess.close()
+    if outer.is_active:
+        outer.rollback()
+    conn.close()

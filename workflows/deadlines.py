@@ -1,0 +1,37 @@
+"""Due dates for human tasks: working days on the mainland calendar, end of day in Asia/Shanghai."""
+
+import logging
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from .rules import workdays
+
+LOCAL = ZoneInfo("Asia/Shanghai")
+log = logging.getLogger(__name__)
+
+
+def local_date(moment: datetime):
+    return moment.astimezone(LOCAL).date()
+
+
+def due_at(now: datetime, workdays_n=None, days_n=None) -> datetime | None:
+    """The end of the day `workdays_n` working days (or `days_n` calendar days) after `now`."""
+    start = local_date(now)
+    if workdays_n not in (None, ""):
+        n = int(workdays_n)
+        try:
+            day = workdays.add_workdays(start, n)
+        except workdays.CalendarRangeError as exc:
+            # A task must still get a deadline past the calendar's last known year: count weekdays
+            # only, and say so in the log so that the calendar package gets upgraded.
+            log.warning("%s; falling back to weekdays", exc)
+            day = start
+            while n:
+                day += timedelta(days=1)
+                if day.weekday() < 5:
+                    n -= 1
+    elif days_n not in (None, ""):
+        day = start + timedelta(days=int(days_n))
+    else:
+        return None
+    return datetime.combine(day, time(23, 59, 59), LOCAL)

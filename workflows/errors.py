@@ -1,0 +1,38 @@
+"""Errors the use cases raise; the web layer maps each to an HTTP status and a Chinese message."""
+
+
+class DomainError(Exception):
+    """Base of every error a user can be shown. `message` is Chinese and safe to display."""
+
+    status = 400
+
+    def __init__(self, message: str, *, field_errors: dict[str, str] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field_errors = field_errors or {}
+
+
+class ValidationFailed(DomainError):
+    """Submitted data breaks a rule; `field_errors` names each field. Nothing was written."""
+
+    status = 422
+
+
+class RegistryError(ValidationFailed):
+    """An elder record (or roster row) is invalid."""
+
+
+class PermissionDenied(DomainError):
+    """The actor's role or area does not allow this."""
+
+    status = 403
+
+
+class NotFound(DomainError):
+    status = 404
+
+
+class Conflict(DomainError):
+    """Someone else changed the same thing first (task already completed, case moved on)."""
+
+    status = 409

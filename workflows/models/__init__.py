@@ -1,0 +1,10 @@
+"""All models, imported here so that metadata and Alembic see every table."""
+
+from .base import Base
+from .process import CaseEvent, CaseStatus, CaseWait, EventKind, HumanTask, ProcessVersion, TaskStatus, Case
+from .registry import Area, AreaLevel, Role, User
+
+__all__ = [
+    "Area", "AreaLevel", "Base", "Case", "CaseEvent", "CaseStatus", "CaseWait", "EventKind", "HumanTask",
+    "ProcessVersion", "Role", "TaskStatus", "User",
+]

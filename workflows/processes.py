@@ -1,0 +1,122 @@
+"""Deploying process bundles as versions, and reading a version's spec and steps."""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from . import clock, engine
+from .errors import NotFound, PermissionDenied
+from .models import ProcessVersion, Role, User
+
+DEPLOYABLE_SUFFIXES = (".bpmn", ".dmn", ".json")
+
+
+@dataclass
+class Deployed:
+    key: str
+    version: int
+    version_id: int
+    created: bool  # False when identical content was already deployed
+
+
+def deploy(session: Session, actor: User | None, files: dict[str, str | bytes]) -> list[Deployed]:
+    """Check a bundle and store a new version of each process whose content changed; all or nothing."""
+    if actor is not None and actor.role not in (Role.PROCESS_OWNER, Role.ADMIN):
+        raise PermissionDenied("只有流程管理员可以部署流程")
+    parsed = engine.parse_bundle(files)  # raises DeployError before anything is written
+    results = []
+    for process in parsed:
+        existing = session.scalar(
+            select(ProcessVersion).where(
+                ProcessVersion.process_key == process.key, ProcessVersion.content_hash == process.content_hash
+            )
+        )
+        if existing is not None:
+            results.append(Deployed(process.key, existing.version, existing.id, False))
+            continue
+        latest = session.scalar(
+            select(func.max(ProcessVersion.version)).where(ProcessVersion.process_key == process.key)
+        )
+        version = ProcessVersion(
+            process_key=process.key,
+            version=(latest or 0) + 1,
+            name=process.name,
+            content_hash=process.content_hash,
+            sources=json.dumps(process.sources, ensure_ascii=False),
+            spec=process.spec_json,
+            task_info=process.task_info_json(),
+            deployed_at=clock.now(),
+            deployed_by=actor.id if actor is not None else None,
+        )
+        session.add(version)
+        session.flush()
+        results.append(Deployed(process.key, version.version, version.id, True))
+    return results
+
+
+def read_bundle(path: Path) -> dict[str, str]:
+    """Read every BPMN, DMN and form file under a folder (or one file), keyed by relative path."""
+    path = Path(path)
+    if path.is_file():
+        return {path.name: path.read_text(encoding="utf-8-sig")}
+    return {
+        str(p.relative_to(path)): p.read_text(encoding="utf-8-sig")
+        for p in sorted(path.rglob("*"))
+        if p.is_file() and p.suffix.lower() in DEPLOYABLE_SUFFIXES
+    }
+
+
+def latest(session: Session, key: str) -> ProcessVersion:
+    version = session.scalar(
+        select(ProcessVersion).where(ProcessVersion.process_key == key).order_by(ProcessVersion.version.desc()).limit(1)
+    )
+    if version is None:
+        raise NotFound(f"流程 {key} 尚未部署")
+    return version
+
+
+def get_version(session: Session, key: str, number: int) -> ProcessVersion:
+    version = session.scalar(
+        select(ProcessVersion).where(ProcessVersion.process_key == key, ProcessVersion.version == number)
+    )
+    if version is None:
+        raise NotFound(f"流程 {key} 没有第 {number} 版")
+    return version
+
+
+def list_latest(session: Session) -> list[ProcessVersion]:
+    newest = (
+        select(ProcessVersion.process_key, func.max(ProcessVersion.version).label("v"))
+        .group_by(ProcessVersion.process_key)
+        .subquery()
+    )
+    return list(
+        session.scalars(
+            select(ProcessVersion)
+            .join(newest, (ProcessVersion.process_key == newest.c.process_key) & (ProcessVersion.version == newest.c.v))
+            .order_by(ProcessVersion.process_key)
+        )
+    )
+
+
+def spec_of(version: ProcessVersion) -> engine.LoadedSpec:
+    """The restored spec of a version (restored once per process, then shared)."""
+    return engine.load_spec(version.spec, cache_key=version.content_hash + version.process_key)
+
+
+def steps_of(version: ProcessVersion) -> dict[str, dict]:
+    """The human steps of a version: names, lanes, forms and instructions, keyed by element id."""
+    return _parse_task_info(version.content_hash + version.process_key, version.task_info)
+
+
+_task_info_cache: dict[str, dict[str, dict]] = {}
+
+
+def _parse_task_info(key: str, text: str) -> dict[str, dict]:
+    info = _task_info_cache.get(key)
+    if info is None:
+        info = _task_info_cache[key] = json.loads(text)
+    return info

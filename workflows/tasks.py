@@ -1,0 +1,126 @@
+"""Human tasks: complete, claim, release and reassign, each checked for role, area and state."""
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from . import access, audit, cases, clock, engine, processes
+from .errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from .models import Case, EventKind, HumanTask, ProcessVersion, TaskStatus, User
+
+
+def get_task(session: Session, actor: User, task_id: str) -> HumanTask:
+    task = session.get(HumanTask, str(task_id))
+    if task is None:
+        raise NotFound("任务不存在")
+    if not access.covers(actor, task.area_code):
+        raise PermissionDenied("无权访问其他辖区的任务")
+    return task
+
+
+def form_of(session: Session, task: HumanTask) -> dict:
+    """The task's step description: name, lane, JSON Schema form, instructions."""
+    case = session.get(Case, task.case_id)
+    pv = session.get(ProcessVersion, case.process_version_id)
+    return processes.steps_of(pv).get(task.task_spec, {})
+
+
+def _refuse_if_done(session: Session, task: HumanTask) -> None:
+    if task.status == TaskStatus.COMPLETED:
+        who = session.get(User, task.completed_by) if task.completed_by else None
+        when = task.completed_at.astimezone(cases.deadlines.LOCAL).strftime("%Y-%m-%d %H:%M") if task.completed_at else ""
+        name = who.display_name if who else "系统"
+        raise Conflict(f"该任务已由{name}于{when}办理完成，无需重复提交")
+    if task.status == TaskStatus.CANCELLED:
+        raise Conflict("该任务已撤销（流程已转到其他环节）")
+
+
+def complete(
+    session: Session, actor: User, task_id: str, data: dict, *, comment: str | None = None
+) -> cases.Outcome:
+    """Complete a READY task with form data: check, run the case to its next wait state, audit."""
+    task = get_task(session, actor, task_id)
+    _refuse_if_done(session, task)
+    access.require_task(actor, task)
+    step = form_of(session, task)
+    data = dict(data or {})
+    errors = engine.validate_form(step.get("form"), data)
+    if errors:
+        raise ValidationFailed("表单填写有误，请按提示修改", field_errors=errors)
+    case = session.get(Case, task.case_id)
+    now = clock.now()
+    sent_back = data.get("decision") in ("send_back", "reject", "退回")
+    if sent_back and not (comment or data.get("comment")):
+        raise ValidationFailed("退回时必须填写意见", field_errors={"comment": "退回时必须填写意见"})
+    task.status = TaskStatus.COMPLETED
+    task.completed_at = now
+    task.completed_by = actor.id
+    event = {
+        "kind": EventKind.SENT_BACK if sent_back else EventKind.TASK_COMPLETED,
+        "task_spec": task.task_spec,
+        "task_name": task.name,
+        "comment": comment or data.get("comment"),
+        "detail": {"task_id": task.id, "data": data},
+    }
+    return cases.advance(
+        session, case, lambda inst: inst.complete(task.id, data), actor=actor, events=[event], completed_task=task
+    )
+
+
+def claim(session: Session, actor: User, task_id: str) -> HumanTask:
+    """Take a task for oneself so that colleagues see it is being worked."""
+    task = get_task(session, actor, task_id)
+    _refuse_if_done(session, task)
+    if task.assignee_id == actor.id:
+        return task
+    access.require_task(actor, task)
+    task.assignee_id = actor.id
+    task.claimed_at = clock.now()
+    _audit_task(session, task, EventKind.CLAIMED, actor)
+    return task
+
+
+def release(session: Session, actor: User, task_id: str) -> HumanTask:
+    """Give a claimed task back to the group."""
+    task = get_task(session, actor, task_id)
+    _refuse_if_done(session, task)
+    if task.assignee_id != actor.id and not access.is_supervisor(actor):
+        raise PermissionDenied("只能退回自己认领的任务")
+    task.assignee_id = None
+    task.claimed_at = None
+    _audit_task(session, task, EventKind.RELEASED, actor)
+    return task
+
+
+def assign(session: Session, actor: User, task_id: str, assignee_id: int) -> HumanTask:
+    """Reassign a task to a colleague (supervisors only); the colleague must be able to work it."""
+    if not access.is_supervisor(actor):
+        raise PermissionDenied("只有审批人或管理员可以改派任务")
+    task = get_task(session, actor, task_id)
+    _refuse_if_done(session, task)
+    assignee = session.get(User, assignee_id)
+    if assignee is None:
+        raise NotFound("用户不存在")
+    previous = task.assignee_id
+    task.assignee_id = None
+    if not access.can_work_task(assignee, task):
+        task.assignee_id = previous
+        raise ValidationFailed(f"{assignee.display_name}的角色或辖区不能办理此任务")
+    task.assignee_id = assignee.id
+    task.claimed_at = clock.now()
+    _audit_task(session, task, EventKind.ASSIGNED, actor, {"assignee": assignee.username})
+    return task
+
+
+def _audit_task(session: Session, task: HumanTask, kind: EventKind, actor: User, detail: dict | None = None):
+    case = session.get(Case, task.case_id)
+    audit.record(session, case, kind, actor=actor, task_spec=task.task_spec, task_name=task.name, detail=detail)
+    # Claiming changes the case's trail head: bump the lock so a concurrent writer notices.
+    session.flush()
+
+
+def ready_tasks(session: Session, case_id: int) -> list[HumanTask]:
+    return list(
+        session.scalars(
+            select(HumanTask).where(HumanTask.case_id == case_id, HumanTask.status == TaskStatus.READY)
+        )
+    )
