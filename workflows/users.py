@@ -1,0 +1,88 @@
+"""People who log in: create them, hash and check their passwords (argon2)."""
+
+from __future__ import annotations
+
+import re
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from . import clock
+from .errors import RegistryError
+from .models.registry import Area, Role, User
+
+_hasher = PasswordHasher()
+_USERNAME = re.compile(r"^[A-Za-z0-9_.-]{2,64}$")
+MIN_PASSWORD_LENGTH = 8
+
+# Checked against when the username is unknown, so a wrong name costs as long as a wrong password.
+_DUMMY_HASH = _hasher.hash("not a password of anyone")
+
+
+def hash_password(password: str) -> str:
+    """Return an argon2id hash of a password."""
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    """Tell whether `password` matches `password_hash` (argument order as argon2's and werkzeug's)."""
+    if not password_hash:
+        return False
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def create_user(
+    session: Session, *, username: str, display_name: str, role: Role | str, area_code: str, password: str
+) -> User:
+    """Create a user with a hashed password, refusing a taken username or an unknown area."""
+    errors: dict[str, str] = {}
+    username = (username or "").strip()
+    if not _USERNAME.match(username):
+        errors["username"] = "用户名须为2–64位字母、数字、下划线、点或连字符"
+    elif session.scalar(select(User.id).where(User.username == username)) is not None:
+        errors["username"] = f"用户名 {username} 已被使用"
+    display_name = (display_name or "").strip()
+    if not display_name or len(display_name) > 64:
+        errors["display_name"] = "请填写姓名（最多64个字）"
+    try:
+        role = Role(role)
+    except ValueError:
+        errors["role"] = f"未知角色：{role}"
+    if session.get(Area, area_code) is None:
+        errors["area_code"] = f"行政区划代码 {area_code} 不存在"
+    if len(password or "") < MIN_PASSWORD_LENGTH:
+        errors["password"] = f"密码至少{MIN_PASSWORD_LENGTH}位"
+    if errors:
+        raise RegistryError("用户信息有误：" + "；".join(errors.values()), field_errors=errors)
+    user = User(
+        username=username,
+        display_name=display_name,
+        role=role,
+        area_code=area_code,
+        password_hash=hash_password(password),
+        is_active=True,
+        created_at=clock.now(),
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def authenticate(session: Session, username: str, password: str) -> User | None:
+    """Return the active user with this username and password, or None."""
+    user = session.scalar(select(User).where(User.username == (username or "").strip()))
+    if user is None or not user.is_active or not user.password_hash:
+        verify_password(_DUMMY_HASH, password or "")
+        return None
+    if not verify_password(user.password_hash, password or ""):
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):
+        # Parameters were raised since this hash was made; upgrade it while we know the password.
+        user.password_hash = hash_password(password)
+        session.flush()
+    return user
