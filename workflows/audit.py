@@ -4,7 +4,7 @@ import hashlib
 import json
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from . import clock
@@ -20,41 +20,46 @@ def _digest(prev_hash: str, case_id: int, seq: int, at: datetime, actor_id, kind
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
-def record(
-    session: Session,
+def entry(
     case: Case,
     kind: EventKind,
     *,
+    head: tuple[int, str] | None = None,
     actor: User | None = None,
     task_spec: str | None = None,
     task_name: str | None = None,
     comment: str | None = None,
     detail: dict | None = None,
     at: datetime | None = None,
-) -> CaseEvent:
-    """Append one event to a case's trail (the case row carries the chain head, so no read is needed)."""
+) -> dict:
+    """Build the next event row after `head` (count, hash; default: the case's own chain head)."""
+    count, prev_hash = head if head is not None else (case.event_count, case.last_event_hash)
     at = at or clock.now()
-    seq = case.event_count + 1
+    seq = count + 1
     detail_text = json.dumps(detail or {}, ensure_ascii=False, sort_keys=True, default=str)
     actor_id = actor.id if actor is not None else None
-    digest = _digest(case.last_event_hash, case.id, seq, at, actor_id, kind.value, task_spec, comment, detail_text)
-    event = CaseEvent(
-        case_id=case.id,
-        seq=seq,
-        at=at,
-        actor_id=actor_id,
-        kind=kind,
-        task_spec=task_spec,
-        task_name=task_name,
-        comment=comment,
-        detail=detail_text,
-        prev_hash=case.last_event_hash,
-        hash=digest,
-    )
-    session.add(event)
-    case.event_count = seq
-    case.last_event_hash = digest
-    return event
+    return {
+        "case_id": case.id,
+        "seq": seq,
+        "at": at,
+        "actor_id": actor_id,
+        "kind": kind,
+        "task_spec": task_spec,
+        "task_name": task_name,
+        "comment": comment,
+        "detail": detail_text,
+        "prev_hash": prev_hash,
+        "hash": _digest(prev_hash, case.id, seq, at, actor_id, kind.value, task_spec, comment, detail_text),
+    }
+
+
+def record(session: Session, case: Case, kind: EventKind, **fields) -> dict:
+    """Append one event to a case's trail now; the case row carries the new chain head."""
+    row = entry(case, kind, **fields)
+    session.execute(insert(CaseEvent), [row])
+    case.event_count = row["seq"]
+    case.last_event_hash = row["hash"]
+    return row
 
 
 def verify_chain(session: Session, case_id: int) -> list[str]:

@@ -13,16 +13,18 @@ import json
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
+from uuid import uuid4
 
-from sqlalchemy import delete, event, select, update
+from sqlalchemy import bindparam, delete, event, insert, select, text, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.orm.util import identity_key
+from sqlalchemy.orm.attributes import set_committed_value
 
 from . import access, audit, clock, deadlines, engine, processes
 from .errors import Conflict, DomainError, NotFound, PermissionDenied
-from .models import Case, CaseStatus, CaseWait, EventKind, HumanTask, ProcessVersion, TaskStatus, User
+from .models import Case, CaseEvent, CaseStatus, CaseWait, EventKind, HumanTask, TaskStatus, User
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +50,48 @@ _live: OrderedDict[int, tuple[str, engine.Instance]] = OrderedDict()
 _TAKEN = "eldercare.taken_instances"
 
 
-def _take(session: Session, case: Case, version: ProcessVersion) -> engine.Instance:
+def runtime_of(session: Session, case: Case) -> processes.Runtime:
+    return processes.runtime(session, case.process_key, case.version_hash, case.process_version_id)
+
+
+@dataclass
+class CaseRef:
+    """The columns of a case that a move reads and writes, loaded without the ORM on the hot path.
+
+    `advance` accepts either this or an ORM `Case`; both are kept in step with what it writes.
+    """
+
+    id: int
+    process_key: str
+    version_hash: str
+    process_version_id: int
+    status: CaseStatus
+    area_code: str | None
+    elder_id: int | None
+    lock_version: str
+    event_count: int
+    last_event_hash: str
+    waiting_for: str
+    ended_at: datetime | None
+
+
+CASE_REF_COLUMNS = [getattr(Case.__table__.c, f.name) for f in fields(CaseRef)]
+
+
+def case_ref(row) -> CaseRef:
+    return CaseRef(*row)
+
+
+_STATE_OF = select(Case.__table__.c.state).where(Case.__table__.c.id == bindparam("case_id"))
+
+
+def _take(session: Session, case: Case | CaseRef, rt: processes.Runtime) -> engine.Instance:
     entry = _live.pop(case.id, None)
     if entry is not None and entry[0] == case.lock_version:
         instance = entry[1]
     else:
-        instance = engine.Instance.restore(processes.spec_of(version), case.state)
+        state = session.connection().execute(_STATE_OF, {"case_id": case.id}).scalar_one()
+        instance = engine.Instance.restore(rt.spec, state)
     session.info.setdefault(_TAKEN, {})[case.id] = (case, instance)
     return instance
 
@@ -97,18 +135,20 @@ def start_case(
     if actor is not None:
         access.require_area(actor, area_code if area_code is not None else actor.area_code)
     pv = processes.get_version(session, process_key, version) if version else processes.latest(session, process_key)
+    rt = processes.runtime_of(session, pv)
     now = clock.now()
     seed = dict(data or {})
     seed.setdefault("case_area_code", area_code)
     if elder_id is not None:
         seed.setdefault("elder_id", elder_id)
     try:
-        instance = engine.Instance.start(processes.spec_of(pv), seed)
+        instance = engine.Instance.start(rt.spec, seed)
     except engine.ScriptError as exc:
         raise ProcessFailure(exc.element, exc.message) from exc
     case = Case(
         process_version_id=pv.id,
         process_key=pv.process_key,
+        version_hash=pv.content_hash,
         title=title or pv.name,
         status=CaseStatus.RUNNING,
         area_code=area_code,
@@ -118,12 +158,14 @@ def start_case(
         started_by=actor.id if actor is not None else None,
         started_at=now,
         updated_at=now,
+        lock_version=uuid4().hex,
     )
     session.add(case)
     session.flush()  # the id is needed by the projections
     session.info.setdefault(_TAKEN, {})[case.id] = (case, instance)
-    audit.record(session, case, EventKind.STARTED, actor=actor, detail={"version": pv.version})
-    _write(session, case, pv, instance, before=[], actor=actor)
+    started = {"kind": EventKind.STARTED, "detail": {"version": pv.version}}
+    _write(session, case, rt, instance, before=[], actor=actor, events=[started], new_case=True)
+    session.flush()
     return case
 
 
@@ -142,11 +184,10 @@ def case_data(case: Case) -> dict:
 
 def completed_steps(session: Session, case: Case) -> list[str]:
     """Element ids already passed, for marking the diagram (restores the instance when needed)."""
-    pv = session.get(ProcessVersion, case.process_version_id)
     entry = _live.get(case.id)
     if entry is not None and entry[0] == case.lock_version:
         return entry[1].completed_step_ids()
-    return engine.Instance.restore(processes.spec_of(pv), case.state).completed_step_ids()
+    return engine.Instance.restore(runtime_of(session, case).spec, case.state).completed_step_ids()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -154,12 +195,54 @@ def completed_steps(session: Session, case: Case) -> list[str]:
 
 
 @dataclass
+class NewTask:
+    """A task a move made READY (enough for a caller to route the user to it)."""
+
+    id: str
+    task_spec: str
+    name: str
+    role: str | None
+
+
+@dataclass
 class Outcome:
     """What one move did to a case, for the caller to report."""
 
     case: Case
-    new_tasks: list[HumanTask]
+    new_tasks: list[NewTask]
     completed: bool
+
+
+_CASES = Case.__table__
+_TASKS = HumanTask.__table__
+_EVENTS = CaseEvent.__table__
+_WAITS = CaseWait.__table__
+
+# The hot path's statements, built once: constructing SQLAlchemy statements costs more than SQLite
+# takes to run them.
+_COMPLETE_TASK = (
+    update(_TASKS)
+    .where(_TASKS.c.id == bindparam("task_id"), _TASKS.c.status == TaskStatus.READY.value)
+    .values(status=TaskStatus.COMPLETED.value, completed_at=bindparam("at"), completed_by=bindparam("by"))
+)
+_WITHDRAW_TASKS = (
+    update(_TASKS)
+    .where(_TASKS.c.id.in_(bindparam("ids", expanding=True)), _TASKS.c.status == TaskStatus.READY.value)
+    .values(status=TaskStatus.CANCELLED.value, completed_at=bindparam("at"))
+)
+_INSERT_TASKS = insert(_TASKS)
+_INSERT_EVENTS = insert(_EVENTS)
+_CLEAR_WAITS = delete(_WAITS).where(_WAITS.c.case_id == bindparam("case_id"))
+_INSERT_WAITS = insert(_WAITS)
+_CASE_STATE_COLUMNS = (
+    "state", "data", "next_timer_at", "current_step", "updated_at", "waiting_for", "lock_version",
+    "status", "ended_at", "event_count", "last_event_hash",
+)
+_SAVE_CASE = (
+    update(_CASES)
+    .where(_CASES.c.id == bindparam("case_id"), _CASES.c.lock_version == bindparam("old_lock"))
+    .values({name: bindparam(name) for name in _CASE_STATE_COLUMNS})
+)
 
 
 def advance(
@@ -171,94 +254,215 @@ def advance(
     events: Iterable[dict] = (),
     completed_task: HumanTask | None = None,
 ) -> Outcome:
-    """Apply `move` to the case's live instance and write everything that follows from it."""
+    """Apply `move` to the case's live instance and write everything that follows from it.
+
+    This is every case's hot path, so it writes with a handful of Core statements rather than the
+    ORM's unit of work, and keeps the ORM objects it was given in step with what it wrote.
+    """
     if case.status != CaseStatus.RUNNING:
         raise Conflict("案件已结束，不能再办理")
-    pv = session.get(ProcessVersion, case.process_version_id)
-    instance = _take(session, case, pv)
-    before = instance.human_steps()
-    try:
-        move(instance)
-    except engine.ScriptError as exc:
-        session.info.get(_TAKEN, {}).pop(case.id, None)  # the instance is half-moved: never reuse it
-        raise ProcessFailure(exc.element, exc.message) from exc
-    except engine.EngineError as exc:
-        session.info.get(_TAKEN, {}).pop(case.id, None)
-        raise Conflict(str(exc)) from exc
-    for item in events:
-        audit.record(session, case, actor=actor, **item)
-    new_tasks = _write(session, case, pv, instance, before=before, actor=actor, completed_task=completed_task)
-    try:
-        session.flush()
-    except StaleDataError as exc:
-        raise Conflict("案件刚被其他人更新，请刷新后重试") from exc
+    rt = runtime_of(session, case)
+    with session.no_autoflush:
+        instance = _take(session, case, rt)
+        before = instance.human_steps()
+        try:
+            move(instance)
+        except engine.ScriptError as exc:
+            session.info.get(_TAKEN, {}).pop(case.id, None)  # the instance is half-moved: never reuse it
+            raise ProcessFailure(exc.element, exc.message) from exc
+        except engine.EngineError as exc:
+            session.info.get(_TAKEN, {}).pop(case.id, None)
+            raise Conflict(str(exc)) from exc
+        new_tasks = _write(
+            session, case, rt, instance, before=before, actor=actor, completed_task=completed_task, events=events
+        )
     return Outcome(case, new_tasks, case.status == CaseStatus.COMPLETED)
 
 
 def _write(
     session: Session,
     case: Case,
-    pv: ProcessVersion,
+    rt: processes.Runtime,
     instance: engine.Instance,
     *,
     before: list[engine.HumanStep],
     actor: User | None,
     completed_task: HumanTask | None = None,
-) -> list[HumanTask]:
-    """Write the instance's state and refresh the inbox rows, waits, timer and status of the case."""
+    events: Iterable[dict] = (),
+    new_case: bool = False,
+) -> list[NewTask]:
+    """Write the instance's state and refresh the inbox rows, waits, timer, status and trail of the case."""
     now = clock.now()
+    conn = session.connection()
     after = instance.human_steps()
     before_ids = {s.id for s in before}
-    after_ids = {s.id for s in after}
-    steps = processes.steps_of(pv)
+    by = actor.id if actor is not None else None
 
-    gone = before_ids - after_ids - ({completed_task.id} if completed_task is not None else set())
-    if gone:
-        session.execute(
-            update(HumanTask)
-            .where(HumanTask.id.in_(gone), HumanTask.status == TaskStatus.READY)
-            .values(status=TaskStatus.CANCELLED, completed_at=now)
-            .execution_options(synchronize_session=False)
-        )
+    after_ids = {s.id for s in after}
+    gone = sorted(before_ids - after_ids - ({completed_task.id} if completed_task is not None else set()))
     new_tasks = []
+    rows = []
     for step in after:
         if step.id in before_ids:
             continue
-        info = steps.get(step.spec_id, {})
-        props = info.get("properties") or {}
-        task = HumanTask(
-            id=step.id,
-            case_id=case.id,
-            process_key=case.process_key,
-            task_spec=step.spec_id,
-            name=step.name,
-            role=access.role_for_lane(step.lane),
-            area_code=case.area_code,
-            elder_id=case.elder_id,
-            status=TaskStatus.READY,
-            due_at=deadlines.due_at(now, props.get("dueWorkdays"), props.get("dueDays")),
-            created_at=now,
+        props = rt.steps.get(step.spec_id, {}).get("properties") or {}
+        role = access.role_for_lane(step.lane)
+        rows.append(
+            {
+                "id": step.id,
+                "case_id": case.id,
+                "process_key": case.process_key,
+                "task_spec": step.spec_id,
+                "name": step.name,
+                "role": role,
+                "area_code": case.area_code,
+                "elder_id": case.elder_id,
+                "status": TaskStatus.READY.value,
+                "assignee_id": None,
+                "due_at": deadlines.due_at(now, props.get("dueWorkdays"), props.get("dueDays")),
+                "created_at": now,
+                "claimed_at": None,
+                "completed_at": None,
+                "completed_by": None,
+            }
         )
-        session.add(task)
-        new_tasks.append(task)
+        new_tasks.append(NewTask(step.id, step.spec_id, step.name, role))
 
-    case.state = instance.dump()
-    case.data = json.dumps(instance.data, ensure_ascii=False, default=str)
-    case.next_timer_at = instance.next_timer_at()
-    case.current_step = "、".join(s.name for s in after)[:200]
-    case.updated_at = now
-    waits = sorted({p.name for p in instance.pending() if p.kind in ("message", "signal")})
+    pending = instance.pending()
+    waits = sorted({p.name for p in pending if p.kind in ("message", "signal")})
     waiting_for = "\n".join(waits)
-    if waiting_for != case.waiting_for:
-        session.execute(delete(CaseWait).where(CaseWait.case_id == case.id))
-        session.add_all(CaseWait(case_id=case.id, event_name=name) for name in waits)
-        case.waiting_for = waiting_for
+    if waiting_for != (case.waiting_for or ""):
+        conn.execute(_CLEAR_WAITS, {"case_id": case.id})
+        if waits:
+            conn.execute(_INSERT_WAITS, [{"case_id": case.id, "event_name": n} for n in waits])
+
+    values = {
+        "state": instance.dump(),
+        "data": engine.data_json(instance.data),
+        "next_timer_at": engine.Instance.next_timer_at(pending),
+        "current_step": "、".join(s.name for s in after)[:200],
+        "updated_at": now,
+        "waiting_for": waiting_for,
+        "lock_version": uuid4().hex,
+        "status": case.status,
+        "ended_at": case.ended_at,
+    }
+    trail = list(events)
     if instance.completed:
-        case.status = CaseStatus.COMPLETED
-        case.ended_at = now
-        case.next_timer_at = None
-        audit.record(session, case, EventKind.COMPLETED, actor=actor)
+        values.update(status=CaseStatus.COMPLETED, ended_at=now, next_timer_at=None)
+        trail.append({"kind": EventKind.COMPLETED})
+    head = (case.event_count, case.last_event_hash)
+    event_rows = []
+    for item in trail:
+        row = audit.entry(case, head=head, actor=actor, at=now, **item)
+        event_rows.append(row)
+        head = (row["seq"], row["hash"])
+    values.update(event_count=head[0], last_event_hash=head[1])
+
+    if new_case:  # inserted by the ORM moments ago: let it write the rest (and version the row)
+        _write_rows(conn, completed_task, gone, rows, event_rows, now, by)
+        values.pop("lock_version")
+        for key, value in values.items():
+            setattr(case, key, value)
+        return new_tasks
+    if conn.dialect.name == "postgresql":
+        task_done, case_saved = _write_all_postgres(conn, case, completed_task, gone, rows, event_rows, values, now, by)
+    else:
+        task_done = _write_rows(conn, completed_task, gone, rows, event_rows, now, by)
+        case_saved = conn.execute(_SAVE_CASE, {"case_id": case.id, "old_lock": case.lock_version, **values}).rowcount
+    if completed_task is not None and task_done != 1:
+        raise Conflict("该任务刚被其他人办理，请刷新后查看")
+    if case_saved != 1:
+        raise Conflict("案件刚被其他人更新，请刷新后重试")
+    if completed_task is not None:
+        _keep_in_step(session, HumanTask, completed_task, {"status": TaskStatus.COMPLETED, "completed_at": now,
+                                                            "completed_by": by})
+    _keep_in_step(session, Case, case, values)
     return new_tasks
+
+
+def _keep_in_step(session: Session, model, obj, values: dict) -> None:
+    """Make the object we were given, and any ORM copy the session holds, show what was just written."""
+    loaded = session.identity_map.get(identity_key(model, obj.id))
+    for target in {id(o): o for o in (obj, loaded) if o is not None}.values():
+        for key, value in values.items():
+            if hasattr(target, "_sa_instance_state"):
+                set_committed_value(target, key, value)
+            elif hasattr(target, key):
+                setattr(target, key, value)
+
+
+def _write_rows(conn, completed_task, gone, rows, event_rows, now, by) -> int:
+    """Write the task and trail rows of a move, one statement each; return how many tasks completed."""
+    done = 0
+    if completed_task is not None:
+        done = conn.execute(_COMPLETE_TASK, {"task_id": completed_task.id, "at": now, "by": by}).rowcount
+    if gone:
+        conn.execute(_WITHDRAW_TASKS, {"ids": gone, "at": now})
+    if rows:
+        conn.execute(_INSERT_TASKS, rows)
+    if event_rows:
+        conn.execute(_INSERT_EVENTS, event_rows)
+    return done
+
+
+_TASK_COLUMNS = [c.name for c in HumanTask.__table__.columns]
+_EVENT_COLUMNS = [c.name for c in CaseEvent.__table__.columns if c.name != "id"]
+# One round trip for every write of a move: on PostgreSQL each statement costs a network round trip,
+# which is most of a step. All parts run; a lost race shows in the two counts and the caller rolls back.
+_POSTGRES_WRITE_ALL = text(
+    f"""
+    WITH done AS (
+        UPDATE human_tasks SET status = 'completed', completed_at = :at, completed_by = :by
+        WHERE id = :task_id AND status = 'ready' RETURNING 1
+    ), gone AS (
+        UPDATE human_tasks SET status = 'cancelled', completed_at = :at
+        WHERE id = ANY(CAST(:gone AS varchar[])) AND status = 'ready' RETURNING 1
+    ), new_tasks AS (
+        INSERT INTO human_tasks ({", ".join(_TASK_COLUMNS)})
+        SELECT {", ".join(_TASK_COLUMNS)} FROM json_populate_recordset(NULL::human_tasks, CAST(:tasks AS json))
+        RETURNING 1
+    ), new_events AS (
+        INSERT INTO case_events ({", ".join(_EVENT_COLUMNS)})
+        SELECT {", ".join(_EVENT_COLUMNS)} FROM json_populate_recordset(NULL::case_events, CAST(:events AS json))
+        RETURNING 1
+    ), saved AS (
+        UPDATE cases SET {", ".join(f"{c} = :{c}" for c in _CASE_STATE_COLUMNS)}
+        WHERE id = :case_id AND lock_version = :old_lock RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM done), (SELECT count(*) FROM saved),
+           (SELECT count(*) FROM gone), (SELECT count(*) FROM new_tasks), (SELECT count(*) FROM new_events)
+    """
+).bindparams(
+    bindparam("at", type_=Case.__table__.c.updated_at.type),
+    bindparam("next_timer_at", type_=Case.__table__.c.next_timer_at.type),
+    bindparam("ended_at", type_=Case.__table__.c.ended_at.type),
+    bindparam("updated_at", type_=Case.__table__.c.updated_at.type),
+    bindparam("status", type_=Case.__table__.c.status.type),
+)
+
+
+def _json_rows(rows: list[dict]) -> str:
+    return json.dumps(
+        [{k: (v.isoformat() if isinstance(v, datetime) else getattr(v, "value", v)) for k, v in r.items()} for r in rows],
+        ensure_ascii=False,
+    )
+
+
+def _write_all_postgres(conn, case, completed_task, gone, rows, event_rows, values, now, by) -> tuple[int, int]:
+    params = {
+        "at": now,
+        "by": by,
+        "task_id": completed_task.id if completed_task is not None else None,
+        "gone": gone,
+        "tasks": _json_rows(rows),
+        "events": _json_rows(event_rows),
+        "case_id": case.id,
+        "old_lock": case.lock_version,
+        **values,
+    }
+    done, saved, *_ = conn.execute(_POSTGRES_WRITE_ALL, params).one()
+    return done, saved
 
 
 def cancel_case(session: Session, actor: User, case_id: int, reason: str) -> Case:

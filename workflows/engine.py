@@ -17,7 +17,6 @@ import ast
 import hashlib
 import json
 import re
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -26,6 +25,7 @@ from typing import Any
 from uuid import UUID
 
 import jsonschema
+import orjson
 from lxml import etree
 from RestrictedPython import compile_restricted_eval, compile_restricted_exec, safe_builtins
 from RestrictedPython.Eval import default_guarded_getitem, default_guarded_getiter
@@ -37,7 +37,7 @@ from RestrictedPython.Guards import (
 )
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
-from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, TaskConverter
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as _spiff_timer
 from SpiffWorkflow.bpmn.util import BpmnEvent
@@ -46,6 +46,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition, SignalEventDefinition
+from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
 from . import clock
@@ -248,9 +249,30 @@ class _SpeclessWorkflowConverter(BpmnWorkflowConverter):
         return workflow
 
 
+_FINISHED = TaskState.COMPLETED | TaskState.CANCELLED | TaskState.ERROR
+
+
+class _CachingTaskConverter(TaskConverter):
+    """Reuse the serialized form of finished tasks: they no longer change, and re-serializing a
+    case's whole history on every step is what makes naive persistence grow with the case."""
+
+    def to_dict(self, task):
+        if not task.state & _FINISHED:
+            return super().to_dict(task)
+        cache = task.workflow.top_workflow.__dict__.setdefault("_eldercare_task_dicts", {})
+        key = (task.state, task.last_state_change, len(task._children))
+        hit = cache.get(task.id)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        dct = super().to_dict(task)
+        cache[task.id] = (key, dct)
+        return dct
+
+
 def _make_registry():
     config = dict(SPIFF_CONFIG)
     config[BpmnWorkflow] = _SpeclessWorkflowConverter
+    config[Task] = _CachingTaskConverter
     registry = BpmnWorkflowSerializer.configure(config)
     registry.register(Decimal, lambda v: {"value": str(v)}, lambda v: Decimal(v["value"]), "Decimal")
     registry.register(date, lambda v: {"value": v.isoformat()}, lambda v: date.fromisoformat(v["value"]), "date")
@@ -262,7 +284,16 @@ _STATE_FORMAT = 1
 
 
 def _dumps(obj) -> str:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    # orjson: a case's state is written on every step, and the stdlib encoder was a tenth of a step.
+    return orjson.dumps(obj, default=_encode_default).decode("utf-8")
+
+
+def _encode_default(value):
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    raise TypeError(f"cannot store {type(value).__name__} in case data")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -495,25 +526,13 @@ class LoadedSpec:
     subprocess_specs: dict[str, Any]
 
 
-_spec_cache: OrderedDict[str, LoadedSpec] = OrderedDict()
-_SPEC_CACHE_SIZE = 256
-
-
-def load_spec(spec_json: str, cache_key: str | None = None) -> LoadedSpec:
-    """Restore a stored spec (once per cache key: specs are immutable once deployed)."""
-    if cache_key is not None and cache_key in _spec_cache:
-        _spec_cache.move_to_end(cache_key)
-        return _spec_cache[cache_key]
+def load_spec(spec_json: str) -> LoadedSpec:
+    """Restore a stored spec (callers cache it: a deployed spec never changes)."""
     dct = json.loads(spec_json)
-    loaded = LoadedSpec(
+    return LoadedSpec(
         spec=_registry.restore(dct["spec"]),
         subprocess_specs={k: _registry.restore(v) for k, v in dct["subprocess_specs"].items()},
     )
-    if cache_key is not None:
-        _spec_cache[cache_key] = loaded
-        if len(_spec_cache) > _SPEC_CACHE_SIZE:
-            _spec_cache.popitem(last=False)
-    return loaded
 
 
 # --------------------------------------------------------------------------------------------------
@@ -563,6 +582,7 @@ class Instance:
 
     def __init__(self, workflow: BpmnWorkflow):
         self._wf = workflow
+        self._steps: list[HumanStep] | None = None  # READY human tasks, recomputed after every move
 
     # -- creating and restoring
 
@@ -596,9 +616,15 @@ class Instance:
 
     def run(self) -> None:
         """Run engine steps (scripts, gateways, decisions, due timers) to the next wait state."""
+        self._steps = None
         _spiff_call(None, self._wf.do_engine_steps)
 
     def human_steps(self) -> list[HumanStep]:
+        if self._steps is None:
+            self._steps = self._find_steps()
+        return self._steps
+
+    def _find_steps(self) -> list[HumanStep]:
         tasks = self._wf.get_tasks(state=TaskState.READY, manual=True)
         return [
             HumanStep(
@@ -620,6 +646,7 @@ class Instance:
         if task.state != TaskState.READY:
             raise EngineError("任务当前不可办理")
         element = task.task_spec.bpmn_id
+        self._steps = None
         task.data.update(data)
         _spiff_call(element, task.run)
         self.run()
@@ -627,6 +654,7 @@ class Instance:
     def fire_due_timers(self) -> bool:
         """Fire timers that are due by the clock; return whether anything moved."""
         before = self._fingerprint()
+        self._steps = None
         _spiff_call(None, self._wf.refresh_timers)
         self.run()
         return self._fingerprint() != before
@@ -637,6 +665,7 @@ class Instance:
             return False
         definition = SignalEventDefinition(name) if signal else MessageEventDefinition(name)
         event = BpmnEvent(definition, payload=dict(payload or {}))
+        self._steps = None
         _spiff_call(None, self._wf.catch, event)
         self.run()
         return True
@@ -658,8 +687,9 @@ class Instance:
                 result.append(Pending("signal", event.name))
         return result
 
-    def next_timer_at(self) -> datetime | None:
-        dues = [p.due_at for p in self.pending() if p.kind == "timer" and p.due_at is not None]
+    @staticmethod
+    def next_timer_at(pending: list[Pending]) -> datetime | None:
+        dues = [p.due_at for p in pending if p.kind == "timer" and p.due_at is not None]
         return min(dues) if dues else None
 
     @property
@@ -701,6 +731,17 @@ def _due(value) -> datetime | None:
     except ValueError:
         return None
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def data_json(data: Mapping[str, Any]) -> str:
+    """Case data as JSON text for display (dates as ISO strings, amounts as strings)."""
+    return orjson.dumps(data, default=_display_default, option=orjson.OPT_NON_STR_KEYS).decode("utf-8")
+
+
+def _display_default(value):
+    if isinstance(value, Decimal):
+        return str(value)
+    return str(value)
 
 
 def evaluate_decision(files: Mapping[str, str | bytes], decision_id: str, context: Mapping[str, Any]) -> dict:

@@ -102,21 +102,29 @@ def list_latest(session: Session) -> list[ProcessVersion]:
     )
 
 
-def spec_of(version: ProcessVersion) -> engine.LoadedSpec:
-    """The restored spec of a version (restored once per process, then shared)."""
-    return engine.load_spec(version.spec, cache_key=version.content_hash + version.process_key)
+@dataclass
+class Runtime:
+    """What running a version needs: its restored spec and its human steps. Immutable once deployed."""
+
+    spec: engine.LoadedSpec
+    steps: dict[str, dict]
 
 
-def steps_of(version: ProcessVersion) -> dict[str, dict]:
-    """The human steps of a version: names, lanes, forms and instructions, keyed by element id."""
-    return _parse_task_info(version.content_hash + version.process_key, version.task_info)
+# Content-addressed (process key + content hash), so a cached entry can never be stale.
+_runtimes: dict[tuple[str, str], Runtime] = {}
 
 
-_task_info_cache: dict[str, dict[str, dict]] = {}
+def runtime(session: Session, process_key: str, content_hash: str, version_id: int) -> Runtime:
+    """The restored spec and steps of a version, read from the database once per process."""
+    key = (process_key, content_hash)
+    found = _runtimes.get(key)
+    if found is None:
+        row = session.execute(
+            select(ProcessVersion.spec, ProcessVersion.task_info).where(ProcessVersion.id == version_id)
+        ).one()
+        found = _runtimes[key] = Runtime(engine.load_spec(row.spec), json.loads(row.task_info))
+    return found
 
 
-def _parse_task_info(key: str, text: str) -> dict[str, dict]:
-    info = _task_info_cache.get(key)
-    if info is None:
-        info = _task_info_cache[key] = json.loads(text)
-    return info
+def runtime_of(session: Session, version: ProcessVersion) -> Runtime:
+    return runtime(session, version.process_key, version.content_hash, version.id)

@@ -55,9 +55,9 @@ class ProcessVersion(Base):
     name: Mapped[str] = mapped_column(String(200))
     content_hash: Mapped[str] = mapped_column(String(64))
     # JSON text: {filename: source text} for every BPMN, DMN and form file of the bundle.
-    sources: Mapped[str] = mapped_column(Text)
+    sources: Mapped[str] = mapped_column(Text, deferred=True)
     # JSON text: the serialized process spec and the specs it calls, restored once per process and cached.
-    spec: Mapped[str] = mapped_column(Text)
+    spec: Mapped[str] = mapped_column(Text, deferred=True)
     # JSON text: {task spec id: {"form": schema, "lane": ..., "name": ..., ...}} read without the engine.
     task_info: Mapped[str] = mapped_column(Text)
     deployed_at: Mapped[datetime]
@@ -73,20 +73,23 @@ class Case(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     process_version_id: Mapped[int] = mapped_column(ForeignKey("process_versions.id"), index=True)
     process_key: Mapped[str] = mapped_column(String(100), index=True)
+    # The version's content hash, so the cached spec is found without reading the version row.
+    version_hash: Mapped[str] = mapped_column(String(64))
     title: Mapped[str] = mapped_column(String(200), default="")
     status: Mapped[CaseStatus] = mapped_column(ValueEnum(CaseStatus), index=True)
     area_code: Mapped[str | None] = mapped_column(String(12), index=True)
     elder_id: Mapped[int | None] = mapped_column(Integer, index=True)
     parent_case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
     # Serialized workflow state *without* the spec (text, never jsonb: key order matters to the engine).
-    state: Mapped[str] = mapped_column(Text)
+    # Deferred: the in-memory instance cache makes reading it unnecessary on most steps.
+    state: Mapped[str] = mapped_column(Text, deferred=True)
     # Optimistic lock: a fresh random token on every write (a counter could repeat after a rollback,
     # and live instances are cached in memory by this token).
     lock_version: Mapped[str] = mapped_column(String(32))
     next_timer_at: Mapped[datetime | None]
     current_step: Mapped[str] = mapped_column(String(200), default="")
     # The latest case data as JSON text, so pages and the API read it without the engine.
-    data: Mapped[str] = mapped_column(Text, default="{}")
+    data: Mapped[str] = mapped_column(Text, default="{}", deferred=True)
     # Message/signal names the case waits for, "\n"-joined; case_waits rows are rewritten only when it changes.
     waiting_for: Mapped[str] = mapped_column(Text, default="")
     error: Mapped[str | None] = mapped_column(Text)
