@@ -22,11 +22,12 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.orm.attributes import set_committed_value
 
-from . import access, audit, clock, deadlines, engine, processes
+from . import access, audit, clock, deadlines, diagram_functions, effects, engine, processes
 from .errors import Conflict, DomainError, NotFound, PermissionDenied
 from .models import Case, CaseEvent, CaseStatus, CaseWait, EventKind, HumanTask, TaskStatus, User
 
 log = logging.getLogger(__name__)
+diagram_functions.install()
 
 
 class ProcessFailure(DomainError):
@@ -328,6 +329,7 @@ def _write(
         )
         new_tasks.append(NewTask(step.id, step.spec_id, step.name, role))
 
+    outgoing = instance.take_outgoing()  # before the dump: they are acted on now, not stored
     pending = instance.pending()
     waits = sorted({p.name for p in pending if p.kind in ("message", "signal")})
     waiting_for = "\n".join(waits)
@@ -348,6 +350,8 @@ def _write(
         "ended_at": case.ended_at,
     }
     trail = list(events)
+    for message in outgoing:
+        trail.append({"kind": EventKind.MESSAGE_SENT, "detail": {"message": message.name, "payload": message.payload}})
     if instance.completed:
         values.update(status=CaseStatus.COMPLETED, ended_at=now, next_timer_at=None)
         trail.append({"kind": EventKind.COMPLETED})
@@ -364,6 +368,7 @@ def _write(
         values.pop("lock_version")
         for key, value in values.items():
             setattr(case, key, value)
+        _act_on(session, case, outgoing, actor)
         return new_tasks
     if conn.dialect.name == "postgresql":
         task_done, case_saved = _write_all_postgres(conn, case, completed_task, gone, rows, event_rows, values, now, by)
@@ -378,7 +383,18 @@ def _write(
         _keep_in_step(session, HumanTask, completed_task, {"status": TaskStatus.COMPLETED, "completed_at": now,
                                                             "completed_by": by})
     _keep_in_step(session, Case, case, values)
+    _act_on(session, case, outgoing, actor)
     return new_tasks
+
+
+def _act_on(session: Session, case, outgoing: list[engine.Outgoing], actor: User | None) -> None:
+    """Run the handler of every message the step threw (in this same transaction)."""
+    for message in outgoing:
+        handler = effects.handler_for(message.name)
+        if handler is None:
+            log.warning("case %s threw message %r that no handler takes", case.id, message.name)
+            continue
+        handler(session, case, message.payload, actor)
 
 
 def _keep_in_step(session: Session, model, obj, values: dict) -> None:

@@ -358,12 +358,12 @@ def parse_bundle(files: Mapping[str, str | bytes]) -> list[ParsedProcess]:
     if not bpmn_files:
         problems.append(Problem("(bundle)", None, "没有 BPMN 文件"))
 
-    forms: dict[str, tuple[str, dict]] = {}  # basename -> (name as given, schema)
+    forms: dict[str, tuple[str, dict]] = {}  # path in the bundle -> (name as given, schema)
     for name, text in form_files.items():
         try:
             schema = json.loads(text)
             jsonschema.validators.validator_for(schema).check_schema(schema)
-            forms[_basename(name)] = (name, schema)
+            forms[name.replace("\\", "/")] = (name, schema)
         except json.JSONDecodeError as exc:
             problems.append(Problem(name, None, f"表单不是有效的 JSON：{exc.msg}（第{exc.lineno}行）"))
         except jsonschema.SchemaError as exc:
@@ -438,6 +438,22 @@ def parse_bundle(files: Mapping[str, str | bytes]) -> list[ParsedProcess]:
     return parsed
 
 
+def _find_form(forms: dict, bpmn_file: str, ref: str):
+    """Find a form the way a modeler lays them out: beside the diagram, in its forms/ folder, or by a
+    name unique in the bundle. Returns (name, schema), or a Chinese message saying what is wrong."""
+    folder = bpmn_file.replace("\\", "/").rpartition("/")[0]
+    ref = ref.replace("\\", "/")
+    for candidate in (f"{folder}/{ref}", f"{folder}/forms/{ref}") if folder else (ref, f"forms/{ref}"):
+        if candidate in forms:
+            return forms[candidate]
+    same_name = [k for k in forms if _basename(k) == _basename(ref)]
+    if len(same_name) == 1:
+        return forms[same_name[0]]
+    if same_name:
+        return f"表单文件 {ref} 有多个同名文件（{'、'.join(sorted(same_name))}），请放在流程图同目录或其 forms/ 目录"
+    return f"找不到表单文件 {ref}"
+
+
 def _basename(name: str) -> str:
     return name.replace("\\", "/").rsplit("/", 1)[-1]
 
@@ -492,14 +508,17 @@ def _check_specs(all_specs, forms, decision_files, problems) -> tuple[dict[str, 
                 ui_file = props.get("formUiSchemaFilename")
                 form = ui_form = None
                 if form_file:
-                    if _basename(form_file) not in forms:
-                        problems.append(Problem(file, bpmn_id, f"找不到表单文件 {form_file}"))
+                    found = _find_form(forms, file, form_file)
+                    if isinstance(found, str):
+                        problems.append(Problem(file, bpmn_id, found))
                     else:
-                        source_name, form = forms[_basename(form_file)]
+                        source_name, form = found
                         deps.add(source_name)
-                if ui_file and _basename(ui_file) in forms:
-                    source_name, ui_form = forms[_basename(ui_file)]
-                    deps.add(source_name)
+                if ui_file:
+                    found = _find_form(forms, file, ui_file)
+                    if not isinstance(found, str):
+                        source_name, ui_form = found
+                        deps.add(source_name)
                 kind = "user" if type(task_spec).__name__.startswith("User") else "manual"
                 steps[bpmn_id] = StepInfo(
                     spec_id=bpmn_id,
@@ -549,6 +568,14 @@ class HumanStep:
     lane: str | None
     process_id: str
     data: dict = field(repr=False, default_factory=dict)
+
+
+@dataclass
+class Outgoing:
+    """A message a diagram threw that nothing inside the instance catches: the system acts on it."""
+
+    name: str
+    payload: Any
 
 
 @dataclass
@@ -669,6 +696,15 @@ class Instance:
         _spiff_call(None, self._wf.catch, event)
         self.run()
         return True
+
+    def take_outgoing(self) -> list[Outgoing]:
+        """Messages thrown since the last call (throw events, message end events), oldest first."""
+        return [
+            Outgoing(event.event_definition.name, event.payload)
+            for event in self._wf.get_events()
+            if isinstance(event.event_definition, MessageEventDefinition | SignalEventDefinition)
+            or "Message" in type(event.event_definition).__name__
+        ]
 
     def _fingerprint(self):
         return tuple((t.id, t.state) for t in self._wf.get_tasks())
@@ -840,6 +876,7 @@ __all__ = [
     "HumanStep",
     "Instance",
     "LoadedSpec",
+    "Outgoing",
     "ParsedProcess",
     "Pending",
     "Problem",

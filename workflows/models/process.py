@@ -32,6 +32,7 @@ class EventKind(StrEnum):
     ASSIGNED = "assigned"
     TIMER_FIRED = "timer_fired"
     MESSAGE_RECEIVED = "message_received"
+    MESSAGE_SENT = "message_sent"
     COMPLETED = "completed"
     CANCELLED = "cancelled"
     FAILED = "failed"

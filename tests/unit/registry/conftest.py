@@ -3,7 +3,7 @@
 from datetime import date
 
 import pytest
-from registry_world import FANTIAN, NOW, XIANGYUN, XIANGYUN_VILLAGE, make_id
+from .registry_world import FANTIAN, NOW, XIANGYUN, XIANGYUN_VILLAGE, make_id
 
 import workflows.models.elders  # noqa: F401  (registers the elder tables before the database is created)
 from workflows import clock

@@ -1,6 +1,6 @@
 from collections import Counter
 
-from registry_world import TODAY
+from .registry_world import TODAY
 from sqlalchemy import func, select
 
 from workflows.demo import load_demo_registry

@@ -1,7 +1,7 @@
 from datetime import date, timedelta
 
 import pytest
-from registry_world import DAYULAN_VILLAGE, FANTIAN_VILLAGE, make_id
+from .registry_world import DAYULAN_VILLAGE, FANTIAN_VILLAGE, make_id
 from sqlalchemy import select
 
 from workflows.elders import (

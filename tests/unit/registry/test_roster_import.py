@@ -4,7 +4,7 @@ from datetime import date, timedelta
 
 import pytest
 from openpyxl import Workbook
-from registry_world import XIANGYUN_VILLAGE, make_id
+from .registry_world import XIANGYUN_VILLAGE, make_id
 from sqlalchemy import func, select
 
 from workflows.elders import register_elder

@@ -1,0 +1,241 @@
+"""The `eldercare` command: set up, serve, work in the background, deploy, import, match, benchmark."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import click
+
+from workflows import config
+from workflows.db import make_engine, session_factory
+
+
+def _sessions():
+    engine = make_engine()
+    return engine, session_factory(engine)
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="详细日志 / verbose logging")
+def main(verbose: bool) -> None:
+    """县级基本养老服务业务流程系统 (elder-care case workflow)."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+
+
+@main.command("init-db")
+@click.option("--demo", is_flag=True, help="载入演示数据（县、乡镇、各角色用户、老年人、各状态案件）")
+def init_db(demo: bool) -> None:
+    """Create or upgrade the database and deploy the shipped processes."""
+    from workflows import processes, schema
+
+    engine, make = _sessions()
+    schema.upgrade(engine)
+    with make.begin() as session:
+        deployed = processes.deploy(session, None, processes.read_bundle(config.bpmn_dir()))
+    for d in deployed:
+        click.echo(f"流程 {d.key} 第{d.version}版" + ("（新部署）" if d.created else "（已是最新）"))
+    if demo:
+        from workflows import demo as demo_data
+
+        password = os.environ.get("ELDERCARE_DEMO_PASSWORD", "eldercare2026")
+        with make.begin() as session:
+            summary = demo_data.load_demo(session, password)
+        _print_logins(summary, password)
+
+
+def _print_logins(summary: dict, password: str) -> None:
+    click.echo("")
+    click.echo("演示账号（密码均为 %s）/ demo logins (password: %s):" % (password, password))
+    for login in summary.get("logins", []):
+        click.echo(f"  {login['username']:<18} {login['role']:<18} {login.get('display_name', '')}  {login.get('area', '')}")
+    counts = summary.get("counts", {})
+    if counts:
+        click.echo("数据 / data: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int, help="web worker processes")
+@click.option("--no-worker", is_flag=True, help="不启动后台任务进程 / do not start the background worker")
+def serve(host: str, port: int, workers: int, no_worker: bool) -> None:
+    """Serve the web app (gunicorn) with the background worker beside it."""
+    background = None
+    if not no_worker:
+        background = subprocess.Popen([sys.executable, "-m", "webapp.cli", "worker"], env=os.environ.copy())
+    try:
+        from gunicorn.app.base import BaseApplication
+
+        from webapp import create_app
+
+        class _App(BaseApplication):
+            def load_config(self):
+                self.cfg.set("bind", f"{host}:{port}")
+                self.cfg.set("workers", workers)
+                self.cfg.set("accesslog", "-")
+
+            def load(self):
+                return create_app()
+
+        click.echo(f"访问 / open http://{host}:{port}/")
+        _App().run()
+    finally:
+        if background is not None:
+            background.send_signal(signal.SIGTERM)
+            background.wait(timeout=10)
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="只运行一轮 / run one round and exit")
+@click.option("--interval", default=5.0, show_default=True, help="seconds between rounds")
+def worker(once: bool, interval: float) -> None:
+    """Run due timers, outbound messages and periodic cases (restart-safe)."""
+    from workflows import worker as background
+
+    _, make = _sessions()
+    if once:
+        click.echo(json.dumps(background.run_once(make), ensure_ascii=False))
+        return
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    try:
+        background.run_forever(make, interval=interval, should_stop=lambda: bool(stopping))
+    except KeyboardInterrupt:
+        pass
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+def deploy(paths: tuple[Path, ...]) -> None:
+    """Deploy BPMN/DMN/form files (or folders of them) as one bundle."""
+    from workflows import engine as wf_engine
+    from workflows import processes
+
+    files: dict[str, str] = {}
+    for path in paths:
+        for name, text in processes.read_bundle(path).items():
+            files[str(path / name) if path.is_dir() else name] = text
+    _, make = _sessions()
+    try:
+        with make.begin() as session:
+            deployed = processes.deploy(session, None, files)
+    except wf_engine.DeployError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    for d in deployed:
+        click.echo(f"{d.key}: 第{d.version}版" + ("（新部署）" if d.created else "（内容未变，未新建版本）"))
+
+
+@main.command()
+@click.argument("name")
+@click.option("--payload", default="{}", help="JSON 对象 / JSON object")
+@click.option("--elder", "elder_id", type=int, help="只送达该老年人的案件 / only this elder's cases")
+@click.option("--case", "case_id", type=int, help="只送达该案件 / only this case")
+@click.option("--signal", "is_signal", is_flag=True, help="作为信号而非消息 / deliver as a signal")
+def message(name: str, payload: str, elder_id: int | None, case_id: int | None, is_signal: bool) -> None:
+    """Deliver a named message (e.g. a bed became free, an elder died) to the cases waiting for it."""
+    from workflows import cases
+
+    try:
+        data = json.loads(payload)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"不是有效的 JSON：{exc.msg}", param_hint="--payload") from exc
+    _, make = _sessions()
+    with make.begin() as session:
+        delivered = cases.deliver_message(session, name, data, elder_id=elder_id, case_id=case_id, signal=is_signal)
+    click.echo(f"已送达 {len(delivered)} 个案件：{delivered}" if delivered else "没有案件在等待此消息")
+
+
+@main.group("import")
+def import_group() -> None:
+    """Import data from files."""
+
+
+@import_group.command("elders")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--skip-bad", is_flag=True, help="导入合格行，问题行写入报告 / import good rows, report bad ones")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="问题报告（CSV）路径 / where to write the problem report")
+@click.option("--as", "username", default="admin", show_default=True, help="以哪个用户的身份导入")
+def import_elders(path: Path, skip_bad: bool, report_path: Path | None, username: str) -> None:
+    """Import an elder roster (.xlsx or .csv): every row is checked first."""
+    from sqlalchemy import select
+
+    from workflows import roster
+    from workflows.models import User
+
+    if skip_bad and report_path is None:
+        report_path = path.with_name(path.stem + "_问题报告.csv")
+    _, make = _sessions()
+    with make.begin() as session:
+        actor = session.scalar(select(User).where(User.username == username))
+        if actor is None:
+            raise click.ClickException(f"用户 {username} 不存在")
+
+        def progress(done: int, total: int) -> None:
+            click.echo(f"\r已检查 {done}/{total} 行", nl=False, err=True)
+
+        report = roster.import_roster(session, actor, path, skip_bad=skip_bad, report_path=report_path,
+                                      progress=progress)
+    click.echo("", err=True)
+    for problem in report.problems[:200]:
+        click.echo(f"第{problem.row}行 [{problem.column}] {problem.reason}")
+    if len(report.problems) > 200:
+        click.echo(f"……另有 {len(report.problems) - 200} 个问题，见报告文件")
+    click.echo(f"共 {report.total_rows} 行，导入 {report.imported} 行，问题 {len(report.problems)} 个")
+    if report.report_path:
+        click.echo(f"问题报告：{report.report_path}")
+    if not report.ok and not skip_bad:
+        click.echo("有问题行，未导入任何数据（可用 --skip-bad 只导入合格行）", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("id_number")
+@click.option("--jurisdiction", help="清单辖区（默认按户籍/居住地推断）")
+@click.option("--on", "on_date", type=click.DateTime(formats=["%Y-%m-%d"]), help="按哪一天的清单版本")
+def match(id_number: str, jurisdiction: str | None, on_date) -> None:
+    """List the catalogue items an elder qualifies for (政策找人), with reasons and amounts."""
+    from workflows import matching
+
+    _, make = _sessions()
+    day = on_date.date() if on_date else date.today()
+    with make() as session:
+        try:
+            result = matching.match_registered_elder(session, id_number, jurisdiction=jurisdiction, on=day)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(result.render_text())
+
+
+@main.command()
+@click.argument("which", type=click.Choice(["engine", "web", "roster"]))
+@click.option("--quick", is_flag=True, help="smaller workload (for a smoke run)")
+@click.option("--no-postgres", is_flag=True, help="skip PostgreSQL")
+def bench(which: str, quick: bool, no_postgres: bool) -> None:
+    """Run a benchmark; the last line printed is one JSON object with the figures."""
+    if which == "engine":
+        from bench import engine_bench
+
+        result = engine_bench.run(n_cases=10 if quick else 40, rounds=1 if quick else 3,
+                                  skip_postgres=no_postgres, log=lambda m: click.echo(m, err=True))
+    elif which == "roster":
+        from bench import roster_bench
+
+        result = roster_bench.run(rows=1000 if quick else 10000)
+    else:
+        from bench import web_bench
+
+        result = web_bench.run(quick=quick, skip_postgres=no_postgres, log=lambda m: click.echo(m, err=True))
+    click.echo(json.dumps(result, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
