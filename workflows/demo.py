@@ -320,3 +320,25 @@ def _assessment_result(rng: random.Random, level: str):
             items[key] -= 1
             deficit -= 1
     return score_assessment(items), items
+
+
+def load_demo(session: Session, password: str) -> dict:
+    """Load the demo registry, then demo cases in several states (only when the registry is new)."""
+    summary = load_demo_registry(session, password)
+    summary["logins"] = [
+        {"username": name, "role": info["role"], "display_name": info["display_name"], "area": info["area_code"]}
+        for name, info in summary["logins"].items()
+    ]
+    if summary["created"]:
+        from . import demo_cases
+
+        users = {u.username: u for u in session.scalars(select(User).where(User.username.in_(USERS)))}
+        elders = list(
+            session.scalars(
+                select(Elder).where(Elder.residence_area_code.startswith(COUNTY[0])).order_by(Elder.id)
+            )
+        )
+        for module in demo_cases.all_modules():
+            for key, value in module.create(session, users, elders).items():
+                summary["counts"][key] = summary["counts"].get(key, 0) + value
+    return summary
