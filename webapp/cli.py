@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-from datetime import date
 from pathlib import Path
 
 import click
@@ -204,14 +203,15 @@ def import_elders(path: Path, skip_bad: bool, report_path: Path | None, username
 def match(id_number: str, jurisdiction: str | None, on_date) -> None:
     """List the catalogue items an elder qualifies for (政策找人), with reasons and amounts."""
     from workflows import matching
+    from workflows.errors import DomainError
 
     _, make = _sessions()
-    day = on_date.date() if on_date else date.today()
+    day = on_date.date() if on_date else None
     with make() as session:
         try:
             result = matching.match_registered_elder(session, id_number, jurisdiction=jurisdiction, on=day)
-        except ValueError as exc:
-            raise click.ClickException(str(exc)) from exc
+        except (ValueError, DomainError) as exc:
+            raise click.ClickException(getattr(exc, "message", None) or str(exc)) from exc
     click.echo(result.render_text())
 
 

@@ -18,6 +18,7 @@ from datetime import datetime
 from uuid import uuid4
 
 from sqlalchemy import bindparam, delete, event, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.orm.attributes import set_committed_value
@@ -370,11 +371,18 @@ def _write(
             setattr(case, key, value)
         _act_on(session, case, outgoing, actor)
         return new_tasks
-    if conn.dialect.name == "postgresql":
-        task_done, case_saved = _write_all_postgres(conn, case, completed_task, gone, rows, event_rows, values, now, by)
-    else:
-        task_done = _write_rows(conn, completed_task, gone, rows, event_rows, now, by)
-        case_saved = conn.execute(_SAVE_CASE, {"case_id": case.id, "old_lock": case.lock_version, **values}).rowcount
+    try:
+        if conn.dialect.name == "postgresql":
+            task_done, case_saved = _write_all_postgres(
+                conn, case, completed_task, gone, rows, event_rows, values, now, by
+            )
+        else:
+            task_done = _write_rows(conn, completed_task, gone, rows, event_rows, now, by)
+            case_saved = conn.execute(_SAVE_CASE, {"case_id": case.id, "old_lock": case.lock_version,
+                                                   **values}).rowcount
+    except IntegrityError as exc:
+        # A concurrent writer took the same trail position (or task) first: the whole move is void.
+        raise Conflict("该任务刚被其他人办理，请刷新后查看") from exc
     if completed_task is not None and task_done != 1:
         raise Conflict("该任务刚被其他人办理，请刷新后查看")
     if case_saved != 1:

@@ -557,6 +557,9 @@ def load_spec(spec_json: str) -> LoadedSpec:
 # --------------------------------------------------------------------------------------------------
 # Running instances
 
+# Below SpiffWorkflow's iterator limit of 1,000 with room for the tasks one step adds.
+MAX_TASK_DEPTH = 960
+
 
 @dataclass
 class HumanStep:
@@ -645,6 +648,18 @@ class Instance:
         """Run engine steps (scripts, gateways, decisions, due timers) to the next wait state."""
         self._steps = None
         _spiff_call(None, self._wf.do_engine_steps)
+        self._check_depth()
+
+    def _check_depth(self) -> None:
+        # SpiffWorkflow 3.2 walks the task tree to a depth of 1,000 only: past it (a loop of ~247 rounds)
+        # READY tasks become invisible and the case silently stops. Fail loudly before that.
+        last = self._wf.last_task
+        if last is not None and last.depth >= MAX_TASK_DEPTH:
+            raise ScriptError(
+                getattr(last.task_spec, "bpmn_id", None),
+                f"流程实例的步骤数已达上限（任务树深度 {last.depth}）：循环次数过多。"
+                "周期性工作应建模为每期一个案件，而不是在一个实例中无限循环",
+            )
 
     def human_steps(self) -> list[HumanStep]:
         if self._steps is None:
@@ -715,7 +730,7 @@ class Instance:
         result = []
         for event in self._wf.waiting_events():
             event_type = event.event_type
-            if "Timer" in event_type:
+            if "Time" in event_type:  # TimeDate-, DurationTimer- and CycleTimerEventDefinition
                 result.append(Pending("timer", event.name, _due(event.value)))
             elif "Message" in event_type:
                 result.append(Pending("message", event.name))

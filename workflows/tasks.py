@@ -63,13 +63,24 @@ def _refuse_if_done(session: Session, task: HumanTask) -> None:
 
 
 def complete(
-    session: Session, actor: User, task_id: str, data: dict, *, comment: str | None = None
+    session: Session,
+    actor: User,
+    task_id: str,
+    data: dict,
+    *,
+    comment: str | None = None,
+    case_id: int | None = None,
 ) -> cases.Outcome:
-    """Complete a READY task with form data: check, run the case to its next wait state, audit."""
+    """Complete a READY task with form data: check, run the case to its next wait state, audit.
+
+    `case_id`, when the caller addresses the task through its case, must be the task's case.
+    """
     row = session.connection().execute(_TASK_WITH_CASE, {"task_id": str(task_id)}).first()
     if row is None:
         raise NotFound("任务不存在")
     task, case = TaskRef(*row[:_TASK_WIDTH]), cases.case_ref(row[_TASK_WIDTH:])
+    if case_id is not None and case.id != case_id:
+        raise NotFound("该任务不属于此案件")
     if not access.covers(actor, task.area_code):
         raise PermissionDenied("无权访问其他辖区的任务")
     _refuse_if_done(session, task)

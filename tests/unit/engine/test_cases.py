@@ -1,0 +1,173 @@
+"""Running cases through the functions the web layer uses: start, complete, audit, errors."""
+
+import pytest
+from sqlalchemy import func, select
+
+from workflows import audit, cases, engine, tasks
+from workflows.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from workflows.models import CaseEvent, CaseStatus, EventKind, HumanTask, TaskStatus
+
+from .conftest import TOWNSHIP
+
+ORDER_ANSWERS = {
+    "Activity_1uazifo": {"product_name": "product_f", "product_quantity": 2},
+    "Activity_0263vxi": {"product_color": "white"},
+    "Activity_1x0wxtq": {"product_size": "medium"},
+    "Activity_1mkqpod": {"product_style": "short"},
+    "Activity_0gg5h3v": {"shipping_method": "standard"},
+    "Activity_0h4nuly": {"shipping_address": "河南省焦作市温县祥云镇"},
+    "Activity_0t2klx8": {"card_number": "6222020000000000"},
+}
+
+
+def ready(session, case_id):
+    return list(session.scalars(
+        select(HumanTask).where(HumanTask.case_id == case_id, HumanTask.status == TaskStatus.READY)
+    ))
+
+
+def test_interop_order_product_runs_start_to_end(session, deployed):
+    caseworker = deployed["caseworker"]
+    case = cases.start_case(session, caseworker, "order_product", area_code=TOWNSHIP)
+    done = []
+    while (todo := ready(session, case.id)):
+        task = min(todo, key=lambda t: t.task_spec)  # fulfilment and charging run in parallel
+        cases.forget_live_instances()  # every step restored from the stored state
+        tasks.complete(session, caseworker, task.id, ORDER_ANSWERS.get(task.task_spec, {}))
+        done.append(task.task_spec)
+    session.expire_all()
+    case = cases.get_case(session, caseworker, case.id)
+    assert case.status == CaseStatus.COMPLETED
+    data = cases.case_data(case)
+    # The call activity's decision table priced product F at 30 each; the shipping table added 5.
+    assert (data["product_price"], data["shipping_cost"], data["order_total"]) == (30.0, 5.0, 65.0)
+    assert done[:4] == ["Activity_1uazifo", "Activity_0263vxi", "Activity_1x0wxtq", "Activity_1mkqpod"]
+    assert {"Activity_1p0c9z2", "Activity_1f76alf", "Activity_1f2e8xi"} <= set(done)  # manual tasks too
+    kinds = [e.kind for e in session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id)
+                                             .order_by(CaseEvent.seq))]
+    assert kinds[0] == EventKind.STARTED and kinds[-1] == EventKind.COMPLETED
+    assert kinds.count(EventKind.TASK_COMPLETED) == len(done)
+    assert audit.verify_chain(session, case.id) == []
+
+
+def test_form_errors_are_field_level_in_chinese_and_nothing_is_written(session, deployed):
+    caseworker = deployed["caseworker"]
+    case = cases.start_case(session, caseworker, "order_product", area_code=TOWNSHIP)
+    task = ready(session, case.id)[0]
+    events_before = session.scalar(select(func.count()).select_from(CaseEvent).where(CaseEvent.case_id == case.id))
+    with pytest.raises(ValidationFailed) as raised:
+        tasks.complete(session, caseworker, task.id, {"product_name": "product_z", "product_quantity": "两个"})
+    assert raised.value.field_errors == {"product_name": "不是允许的选项", "product_quantity": "应为整数"}
+    with pytest.raises(ValidationFailed) as raised:
+        tasks.complete(session, caseworker, task.id, {})
+    assert raised.value.field_errors == {"product_name": "此项为必填项", "product_quantity": "此项为必填项"}
+    session.expire_all()
+    assert session.get(HumanTask, task.id).status == TaskStatus.READY
+    assert session.scalar(select(func.count()).select_from(CaseEvent)
+                          .where(CaseEvent.case_id == case.id)) == events_before
+
+
+def test_completing_twice_or_a_withdrawn_task_is_a_clear_conflict(session, deployed):
+    caseworker = deployed["caseworker"]
+    case = cases.start_case(session, caseworker, "order_product", area_code=TOWNSHIP)
+    task = ready(session, case.id)[0]
+    tasks.complete(session, caseworker, task.id, ORDER_ANSWERS["Activity_1uazifo"])
+    with pytest.raises(Conflict) as raised:
+        tasks.complete(session, caseworker, task.id, ORDER_ANSWERS["Activity_1uazifo"])
+    assert "已由caseworker用户" in raised.value.message and "办理完成" in raised.value.message
+
+
+def test_task_of_another_case_or_unknown_task_is_refused(session, deployed):
+    caseworker = deployed["caseworker"]
+    first = cases.start_case(session, caseworker, "order_product", area_code=TOWNSHIP)
+    second = cases.start_case(session, caseworker, "order_product", area_code=TOWNSHIP)
+    task = ready(session, first.id)[0]
+    with pytest.raises(NotFound, match="不属于此案件"):
+        tasks.complete(session, caseworker, task.id, ORDER_ANSWERS["Activity_1uazifo"], case_id=second.id)
+    with pytest.raises(NotFound):
+        tasks.complete(session, caseworker, "00000000-0000-0000-0000-000000000000", {})
+    session.expire_all()
+    assert session.get(HumanTask, task.id).status == TaskStatus.READY
+
+
+def test_area_and_role_are_checked(session, deployed):
+    case = cases.start_case(session, deployed["caseworker"], "timer_paths", area_code=TOWNSHIP,
+                            data={"notice_ends": "2030-01-01T00:00:00+08:00"})
+    task = ready(session, case.id)[0]
+    assert task.role == "caseworker" and task.task_spec == "review"
+    with pytest.raises(PermissionDenied, match="其他辖区"):
+        tasks.complete(session, deployed["caseworker2"], task.id, {})
+    with pytest.raises(PermissionDenied, match="角色"):
+        tasks.complete(session, deployed["approver"], task.id, {})
+    with pytest.raises(PermissionDenied):
+        cases.get_case(session, deployed["caseworker2"], case.id)
+
+
+def test_claimed_task_is_only_for_the_claimer(session, deployed, users):
+    case = cases.start_case(session, deployed["caseworker"], "timer_paths", area_code=TOWNSHIP,
+                            data={"notice_ends": "2030-01-01T00:00:00+08:00"})
+    task = ready(session, case.id)[0]
+    other = type(users["caseworker"])(username="cw3", display_name="另一位经办人", role=users["caseworker"].role,
+                                      area_code=TOWNSHIP)
+    session.add(other)
+    session.flush()
+    tasks.claim(session, other, task.id)
+    with pytest.raises(PermissionDenied, match="他人认领"):
+        tasks.complete(session, deployed["caseworker"], task.id, {})
+    tasks.assign(session, deployed["approver"], task.id, deployed["caseworker"].id)
+    tasks.complete(session, deployed["caseworker"], task.id, {})
+    kinds = [e.kind for e in session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id))]
+    assert EventKind.CLAIMED in kinds and EventKind.ASSIGNED in kinds
+    assert audit.verify_chain(session, case.id) == []
+
+
+def test_sending_back_requires_a_comment(session, deployed):
+    from workflows import processes
+
+    bench = processes.read_bundle(__import__("pathlib").Path(__file__).resolve().parents[3] / "bench" / "workloads")
+    processes.deploy(session, deployed["process_owner"], bench)
+    case = cases.start_case(session, deployed["caseworker"], "bench_home_care", area_code=TOWNSHIP,
+                            data={"months": 1})
+    tasks.complete(session, deployed["caseworker"], ready(session, case.id)[0].id, {"age": 70, "dibao": True})
+    approval = ready(session, case.id)[0]
+    with pytest.raises(ValidationFailed) as raised:
+        tasks.complete(session, deployed["approver"], approval.id, {"decision": "send_back"})
+    assert raised.value.field_errors == {"comment": "退回时必须填写意见"}
+
+
+def test_tampering_with_the_trail_is_detected(session, deployed):
+    case = cases.start_case(session, deployed["caseworker"], "order_product", area_code=TOWNSHIP)
+    tasks.complete(session, deployed["caseworker"], ready(session, case.id)[0].id, ORDER_ANSWERS["Activity_1uazifo"])
+    assert audit.verify_chain(session, case.id) == []
+    event = session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)).all()[1]
+    event.comment = "改过的意见"
+    session.flush()
+    assert any("被改动" in p for p in audit.verify_chain(session, case.id))
+
+
+def test_a_case_keeps_its_version_when_a_new_one_is_deployed(session, deployed):
+    from workflows import processes
+
+    from .conftest import HERE
+
+    owner = deployed["process_owner"]
+    old = cases.start_case(session, owner, "runaway_loop", area_code=TOWNSHIP, data={"rounds": 1})
+    bundle = processes.read_bundle(HERE / "bpmn")
+    bundle["loop.bpmn"] = bundle["loop.bpmn"].replace('name="完成"', 'name="办结"')
+    processes.deploy(session, owner, bundle)
+    new = cases.start_case(session, owner, "runaway_loop", area_code=TOWNSHIP, data={"rounds": 1})
+    assert [t.name for t in ready(session, old.id)] == ["完成"]
+    assert [t.name for t in ready(session, new.id)] == ["办结"]
+    pinned = cases.start_case(session, owner, "runaway_loop", area_code=TOWNSHIP, data={"rounds": 1}, version=1)
+    assert [t.name for t in ready(session, pinned.id)] == ["完成"]
+
+
+def test_runaway_loop_fails_loudly_instead_of_stalling(session, deployed):
+    # SpiffWorkflow 3.2 stops seeing tasks past depth 1,000 (~247+ loop rounds) and the case silently stops.
+    owner = deployed["process_owner"]
+    ok = cases.start_case(session, owner, "runaway_loop", area_code=TOWNSHIP, data={"rounds": 200})
+    assert [t.task_spec for t in ready(session, ok.id)] == ["finish"]
+    with pytest.raises(cases.ProcessFailure, match="循环次数过多") as raised:
+        cases.start_case(session, owner, "runaway_loop", area_code=TOWNSHIP, data={"rounds": 600})
+    assert raised.value.element == "more"
+    assert engine.MAX_TASK_DEPTH < 1000
