@@ -7,7 +7,6 @@ can commit freely through `session.commit()` without leaking rows into one anoth
 import os
 
 import pytest
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from workflows.db import make_engine

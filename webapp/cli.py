@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -51,7 +52,7 @@ def init_db(demo: bool) -> None:
 
 def _print_logins(summary: dict, password: str) -> None:
     click.echo("")
-    click.echo("演示账号（密码均为 %s）/ demo logins (password: %s):" % (password, password))
+    click.echo(f"演示账号（密码均为 {password}）/ demo logins (password: {password}):")
     for login in summary.get("logins", []):
         click.echo(f"  {login['username']:<18} {login['role']:<18} {login.get('display_name', '')}  {login.get('area', '')}")
     counts = summary.get("counts", {})
@@ -104,10 +105,8 @@ def worker(once: bool, interval: float) -> None:
         return
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         background.run_forever(make, interval=interval, should_stop=lambda: bool(stopping))
-    except KeyboardInterrupt:
-        pass
 
 
 @main.command()

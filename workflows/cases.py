@@ -20,8 +20,8 @@ from uuid import uuid4
 from sqlalchemy import bindparam, delete, event, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.util import identity_key
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from . import access, audit, clock, deadlines, diagram_functions, effects, engine, processes
 from .errors import Conflict, DomainError, NotFound, PermissionDenied

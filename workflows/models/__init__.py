@@ -2,7 +2,7 @@
 
 from .base import Base
 from .elders import Assessment, Elder, ElderChange, ElderStatus, HukouType, LivingArrangement, Sex
-from .process import CaseEvent, CaseStatus, CaseWait, EventKind, HumanTask, ProcessVersion, TaskStatus, Case
+from .process import Case, CaseEvent, CaseStatus, CaseWait, EventKind, HumanTask, ProcessVersion, TaskStatus
 from .registry import Area, AreaLevel, Role, User
 
 __all__ = [

@@ -12,7 +12,17 @@ from sqlalchemy.orm import Session
 from workflows import audit, cases, processes, tasks
 from workflows.errors import Conflict
 from workflows.models import (
-    Area, AreaLevel, Case, CaseEvent, CaseWait, EventKind, HumanTask, ProcessVersion, Role, TaskStatus, User,
+    Area,
+    AreaLevel,
+    Case,
+    CaseEvent,
+    CaseWait,
+    EventKind,
+    HumanTask,
+    ProcessVersion,
+    Role,
+    TaskStatus,
+    User,
 )
 
 from .conftest import COUNTY, HERE, TOWNSHIP

@@ -61,7 +61,7 @@ def test_timer_start_event_waits_then_starts_the_work(session, deployed, manual_
 
 def test_cycle_timer_repeats_its_count_then_stops(session, deployed, manual_clock):
     case = cases.start_case(session, deployed["caseworker"], "reminders", area_code=TOWNSHIP)
-    for hour in range(3):
+    for _ in range(3):
         manual_clock.advance(hours=1, seconds=1)
         fire(session)
     # R2: two reminders, then no more timers.

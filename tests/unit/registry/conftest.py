@@ -3,12 +3,13 @@
 from datetime import date
 
 import pytest
-from .registry_world import FANTIAN, NOW, XIANGYUN, XIANGYUN_VILLAGE, make_id
 
 import workflows.models.elders  # noqa: F401  (registers the elder tables before the database is created)
 from workflows import clock
 from workflows.demo import create_areas
 from workflows.models import Role, User
+
+from .registry_world import FANTIAN, NOW, XIANGYUN, XIANGYUN_VILLAGE, make_id
 
 
 @pytest.fixture(autouse=True)

@@ -1,6 +1,5 @@
 from collections import Counter
 
-from .registry_world import TODAY
 from sqlalchemy import func, select
 
 from workflows.demo import load_demo_registry
@@ -10,6 +9,8 @@ from workflows.models.elders import Assessment, Elder
 from workflows.rules.assessment import DisabilityLevel
 from workflows.rules.idnumber import parse_id_number
 from workflows.users import authenticate
+
+from .registry_world import TODAY
 
 PASSWORD = "demo-password"
 

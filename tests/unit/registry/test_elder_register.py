@@ -1,7 +1,6 @@
 from datetime import date, timedelta
 
 import pytest
-from .registry_world import DAYULAN_VILLAGE, FANTIAN_VILLAGE, make_id
 from sqlalchemy import select
 
 from workflows.elders import (
@@ -17,6 +16,8 @@ from workflows.errors import NotFound, PermissionDenied, RegistryError
 from workflows.models.elders import Assessment, ElderChange, ElderStatus, LivingArrangement, Sex
 from workflows.rules.assessment import ITEMS, AssessmentReason, DisabilityLevel, score_assessment
 from workflows.rules.idnumber import mask_id_number
+
+from .registry_world import DAYULAN_VILLAGE, FANTIAN_VILLAGE, make_id
 
 
 def changes_of(session, elder_id):

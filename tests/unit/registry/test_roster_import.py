@@ -4,7 +4,6 @@ from datetime import date, timedelta
 
 import pytest
 from openpyxl import Workbook
-from .registry_world import XIANGYUN_VILLAGE, make_id
 from sqlalchemy import func, select
 
 from workflows.elders import register_elder
@@ -13,6 +12,8 @@ from workflows.models import Area, AreaLevel
 from workflows.models.elders import Elder, ElderChange
 from workflows.roster import RosterProblem, check_roster, import_roster
 from workflows.rules.idnumber import compute_check_char, mask_id_number
+
+from .registry_world import XIANGYUN_VILLAGE, make_id
 
 HEADER = [
     "姓名",

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Install the test dependencies and run the whole suite: lint, architecture contracts, and every test on
+# SQLite and on a throw-away PostgreSQL cluster (or DATABASE_URL when it names PostgreSQL), with the
+# browser tests in Debian's chromium.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/setup.sh" test
+
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [[ "${DATABASE_URL:-}" != postgres* ]]; then
+  echo "installing PostgreSQL (Debian package) ..."
+  apt_install postgresql
+fi
+if [ ! -x /usr/bin/chromium ]; then
+  echo "installing Chromium (Debian package) for the browser tests ..."
+  apt_install chromium
+fi
+
+if [[ "${DATABASE_URL:-}" == postgres* ]]; then
+  export ELDERCARE_TEST_PG_URL="$DATABASE_URL"
+else
+  PGDIR="$(mktemp -d /tmp/eldercare-test-pg.XXXXXX)"
+  trap '.venv/bin/python -m bench.pgcluster stop "$PGDIR"; rm -rf "$PGDIR"' EXIT
+  export ELDERCARE_TEST_PG_URL="$(.venv/bin/python -m bench.pgcluster start "$PGDIR")"
+fi
+unset DATABASE_URL  # the app under test uses the databases the tests create
+
+.venv/bin/ruff check .
+.venv/bin/lint-imports
+.venv/bin/pytest -q -p no:cacheprovider "$@"
