@@ -1,0 +1,41 @@
+"""The Alembic migrations build exactly the schema the models describe, on SQLite and PostgreSQL."""
+
+import os
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
+
+from workflows import schema
+from workflows.db import make_engine
+from workflows.models import Base
+
+
+def _fresh_engines(tmp_path):
+    yield make_engine(f"sqlite:///{tmp_path / 'migrated.sqlite'}")
+    pg = os.environ.get("ELDERCARE_TEST_PG_URL")
+    if pg:
+        admin = make_engine(pg.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text("DROP DATABASE IF EXISTS eldercare_migrations"))
+            conn.execute(text("CREATE DATABASE eldercare_migrations"))
+        admin.dispose()
+        url = pg.replace("postgresql://", "postgresql+psycopg://", 1).rsplit("/", 1)[0] + "/eldercare_migrations"
+        yield make_engine(url)
+
+
+def test_migrations_match_the_models(tmp_path):
+    for engine in _fresh_engines(tmp_path):
+        schema.upgrade(engine)
+        assert schema.current_revision(engine) == schema.head_revision()
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        assert diff == [], f"{engine.dialect.name}: models and migrations differ: {diff}"
+        engine.dispose()
+
+
+def test_upgrade_is_repeatable(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'twice.sqlite'}")
+    schema.upgrade(engine)
+    schema.upgrade(engine)
+    assert schema.current_revision(engine) == schema.head_revision()
