@@ -171,3 +171,28 @@ def test_runaway_loop_fails_loudly_instead_of_stalling(session, deployed):
         cases.start_case(session, owner, "runaway_loop", area_code=TOWNSHIP, data={"rounds": 600})
     assert raised.value.element == "more"
     assert engine.MAX_TASK_DEPTH < 1000
+
+
+def test_a_failing_script_leaves_the_case_as_it_was(session, deployed):
+    caseworker = deployed["caseworker"]
+    case = cases.start_case(session, caseworker, "failing_script", area_code=TOWNSHIP)
+    task = ready(session, case.id)[0]
+    lock = session.get(type(case), case.id).lock_version
+    with pytest.raises(cases.ProcessFailure) as raised:
+        tasks.complete(session, caseworker, task.id, {"price": 12})  # no quantity: the script fails
+    assert raised.value.element == "compute_total" and "quantity" in raised.value.message
+    assert "案件保持原状" in raised.value.message
+    session.expire_all()
+    assert session.get(HumanTask, task.id).status == TaskStatus.READY
+    assert session.get(type(case), case.id).lock_version == lock
+
+
+def test_restricted_runtime_stops_what_the_static_check_cannot_see(session, deployed):
+    caseworker = deployed["caseworker"]
+    case = cases.start_case(session, caseworker, "failing_script", area_code=TOWNSHIP)
+    task = ready(session, case.id)[0]
+    with pytest.raises(cases.ProcessFailure) as raised:
+        tasks.complete(session, caseworker, task.id, {"price": 12, "quantity": 2})
+    assert raised.value.element == "sneak"
+    session.expire_all()
+    assert session.get(HumanTask, task.id).status == TaskStatus.READY
