@@ -5,8 +5,10 @@ can commit freely through `session.commit()` without leaking rows into one anoth
 """
 
 import os
+import uuid
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from workflows.db import make_engine
@@ -26,12 +28,20 @@ def db_engine(request, tmp_path_factory):
         path = tmp_path_factory.mktemp("db") / "test.sqlite"
         engine = make_engine(f"sqlite:///{path}")
     else:
-        url = os.environ["ELDERCARE_TEST_PG_URL"].replace("postgresql://", "postgresql+psycopg://", 1)
-        engine = make_engine(url)
-        Base.metadata.drop_all(engine)
+        # A database of this run's own, so parallel runs on one server never meet.
+        server = os.environ["ELDERCARE_TEST_PG_URL"].replace("postgresql://", "postgresql+psycopg://", 1)
+        name = f"eldercare_test_{uuid.uuid4().hex[:12]}"
+        admin = make_engine(server, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        engine = make_engine(server.rsplit("/", 1)[0] + "/" + name)
     Base.metadata.create_all(engine)
     yield engine
     engine.dispose()
+    if request.param == "postgresql":
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """The Alembic migrations build exactly the schema the models describe, on SQLite and PostgreSQL."""
 
 import os
+import uuid
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -15,13 +16,17 @@ def _fresh_engines(tmp_path):
     yield make_engine(f"sqlite:///{tmp_path / 'migrated.sqlite'}")
     pg = os.environ.get("ELDERCARE_TEST_PG_URL")
     if pg:
-        admin = make_engine(pg.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
+        name = f"eldercare_migrations_{uuid.uuid4().hex[:12]}"
+        server = pg.replace("postgresql://", "postgresql+psycopg://", 1)
+        admin = make_engine(server, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
-            conn.execute(text("DROP DATABASE IF EXISTS eldercare_migrations"))
-            conn.execute(text("CREATE DATABASE eldercare_migrations"))
-        admin.dispose()
-        url = pg.replace("postgresql://", "postgresql+psycopg://", 1).rsplit("/", 1)[0] + "/eldercare_migrations"
-        yield make_engine(url)
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield make_engine(server.rsplit("/", 1)[0] + "/" + name)
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
 
 
 def test_migrations_match_the_models(tmp_path):
