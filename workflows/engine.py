@@ -727,15 +727,18 @@ class Instance:
     # -- reading
 
     def pending(self) -> list[Pending]:
+        """What the instance waits for; an event-based gateway contributes each of its events."""
         result = []
-        for event in self._wf.waiting_events():
-            event_type = event.event_type
-            if "Time" in event_type:  # TimeDate-, DurationTimer- and CycleTimerEventDefinition
-                result.append(Pending("timer", event.name, _due(event.value)))
-            elif "Message" in event_type:
-                result.append(Pending("message", event.name))
-            elif "Signal" in event_type:
-                result.append(Pending("signal", event.name))
+        for task in self._wf.event_manager.tasks.values():
+            definition = task.task_spec.event_definition
+            for item in getattr(definition, "event_definitions", None) or [definition]:
+                kind = type(item).__name__
+                if "Time" in kind:  # TimeDate-, DurationTimer- and CycleTimerEventDefinition
+                    result.append(Pending("timer", item.name, _due(item.details(task).value)))
+                elif "Message" in kind:
+                    result.append(Pending("message", item.name))
+                elif "Signal" in kind:
+                    result.append(Pending("signal", item.name))
         return result
 
     @staticmethod

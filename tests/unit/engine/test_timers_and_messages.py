@@ -114,3 +114,20 @@ def test_thrown_message_is_recorded_and_signal_completes(session, deployed):
     assert cases.deliver_message(session, "policy_changed", {"rate": 2}, signal=True) == [case.id]
     session.expire_all()
     assert session.get(Case, case.id).status == CaseStatus.COMPLETED
+
+
+def test_event_based_gateway_takes_the_message_when_it_comes_first(session, deployed, manual_clock):
+    case = cases.start_case(session, deployed["caseworker"], "offer_reply", area_code=TOWNSHIP)
+    assert session.get(Case, case.id).next_timer_at == datetime(2025, 6, 4, 1, 0, tzinfo=UTC)
+    assert cases.deliver_message(session, "applicant_answered", {"accepts": True}) == [case.id]
+    assert ready_specs(session, case.id) == ["record_answer"]
+    assert session.get(Case, case.id).next_timer_at is None  # the other branch's timer is gone
+    manual_clock.advance(days=3)
+    assert fire(session) == 0
+
+
+def test_event_based_gateway_takes_the_timer_when_nobody_answers(session, deployed, manual_clock):
+    case = cases.start_case(session, deployed["caseworker"], "offer_reply", area_code=TOWNSHIP)
+    manual_clock.advance(days=2, seconds=1)
+    assert fire(session) == 1 and ready_specs(session, case.id) == ["chase"]
+    assert cases.deliver_message(session, "applicant_answered", {}) == []
