@@ -230,12 +230,10 @@ def check_provider(session: Session, provider_id, area_code: str | None, decline
 
 
 def dispatch(session: Session, actor: User, task_id: str, data: dict) -> cases.Outcome:
-    """Complete the dispatch step after checking the chosen provider."""
-    task = tasks.get_task(session, actor, task_id)
-    case = session.get(Case, task.case_id)
-    check_provider(
-        session, data.get("provider_id"), case.area_code, cases.case_data(case).get("declined_providers")
-    )
+    """Complete the dispatch step after checking the chosen provider.
+
+    The checks themselves run inside `tasks.complete` (workflows/step_checks), for every caller.
+    """
     return tasks.complete(session, actor, task_id, data)
 
 
@@ -500,14 +498,10 @@ def check_services(services, month_start, today: date) -> dict[str, str]:
 
 
 def record_services(session: Session, actor: User, task_id: str, data: dict) -> cases.Outcome:
-    """Complete the provider's monthly record after checking every record; nothing is written when refused."""
-    task = tasks.get_task(session, actor, task_id)
-    if task.task_spec != "record_services":
-        raise ValidationFailed("这不是服务记录填报任务")
-    case = session.get(Case, task.case_id)
-    errors = check_services(data.get("services"), cases.case_data(case)["month_start"], elders.today())
-    if errors:
-        raise ValidationFailed("服务记录有误，请按提示修改", field_errors=errors)
+    """Complete the provider's monthly record after checking every record; nothing is written when refused.
+
+    The checks themselves run inside `tasks.complete` (workflows/step_checks), for every caller.
+    """
     return tasks.complete(session, actor, task_id, data)
 
 
@@ -526,14 +520,10 @@ def check_settlement(month_check: Mapping, value) -> dict[str, str]:
 
 
 def settle(session: Session, actor: User, task_id: str, data: dict) -> cases.Outcome:
-    """Complete the township's settlement after checking the amount."""
-    task = tasks.get_task(session, actor, task_id)
-    if task.task_spec != "township_settlement":
-        raise ValidationFailed("这不是月度核定结算任务")
-    case = session.get(Case, task.case_id)
-    errors = check_settlement(cases.case_data(case)["month_check"], data.get("settlement_amount"))
-    if errors:
-        raise ValidationFailed("结算金额有误", field_errors=errors)
+    """Complete the township's settlement after checking the amount.
+
+    The checks themselves run inside `tasks.complete` (workflows/step_checks), for every caller.
+    """
     return tasks.complete(session, actor, task_id, data)
 
 

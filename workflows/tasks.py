@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from . import access, audit, cases, clock, engine
+from . import access, audit, cases, clock, engine, step_checks
 from .errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from .models import Case, EventKind, HumanTask, TaskStatus, User
 
@@ -90,9 +90,12 @@ def complete(
     errors = engine.validate_form(step.get("form"), data)
     if errors:
         raise ValidationFailed("表单填写有误，请按提示修改", field_errors=errors)
-    sent_back = data.get("decision") in ("send_back", "reject", "退回")
-    if sent_back and not (comment or data.get("comment")):
-        raise ValidationFailed("退回时必须填写意见", field_errors={"comment": "退回时必须填写意见"})
+    step_checks.run(session, actor, task, case, data, step.get("process_id") or case.process_key)
+    decision = data.get("decision")
+    sent_back = decision in ("send_back", "退回")
+    if decision in ("send_back", "reject", "退回", "不予批准") and not (comment or data.get("comment")):
+        message = "退回时必须填写意见" if sent_back else "不予批准时必须填写意见"
+        raise ValidationFailed(message, field_errors={"comment": message})
     event = {
         "kind": EventKind.SENT_BACK if sent_back else EventKind.TASK_COMPLETED,
         "task_spec": task.task_spec,
