@@ -650,7 +650,27 @@ def update_elder(
     if changed:
         elder.updated_at = now
         session.flush()
+    if current["status"] != elder.status and elder.status != ElderStatus.ACTIVE:
+        _tell_running_cases(session, actor, elder)
     return elder
+
+
+# What the processes wait for when an elder leaves the register (home care, visiting care, assessments
+# and the admission waitlist all end or withdraw on these).
+_LEAVING_MESSAGES = {
+    ElderStatus.DECEASED: ("elder_died", "admission_withdrawn"),
+    ElderStatus.MOVED_AWAY: ("elder_moved_away", "admission_withdrawn"),
+}
+
+
+def _tell_running_cases(session: Session, actor: User, elder: Elder) -> None:
+    """Deliver the leaving messages to this elder's running cases, in the same transaction."""
+    from . import cases  # late: the process modules that cases loads import this one
+
+    reason = "老人已故" if elder.status == ElderStatus.DECEASED else "老人已迁出"
+    payload = {"elder_id": elder.id, "reason": reason, "on": (elder.deceased_on or today()).isoformat(), "by": actor.username}
+    for name in _LEAVING_MESSAGES.get(elder.status, ()):
+        cases.deliver_message(session, name, payload, elder_id=elder.id)
 
 
 def get_elder(session: Session, actor: User, elder_id: int) -> Elder:

@@ -752,11 +752,15 @@ class Instance:
 
     @property
     def data(self) -> dict:
-        """The case data: the top workflow's data when finished, else the latest completed task's."""
+        """The case data: the top workflow's data when finished; else the latest completed task's,
+        overlaid with what the open human steps hold (after a boundary event, those are the newest)."""
         if self._wf.is_completed():
             return dict(self._wf.data)
         last = self._wf.last_task
-        return dict(last.data) if last is not None else dict(self._wf.task_tree.data)
+        data = dict(last.data) if last is not None else dict(self._wf.task_tree.data)
+        for step in self.human_steps():
+            data.update(step.data)
+        return data
 
     def completed_step_ids(self) -> list[str]:
         """Element ids of finished activities, for marking the diagram."""
