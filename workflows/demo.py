@@ -325,8 +325,10 @@ def _assessment_result(rng: random.Random, level: str):
 def load_demo(session: Session, password: str) -> dict:
     """Load the demo registry, then demo cases in several states (only when the registry is new)."""
     summary = load_demo_registry(session, password)
+    area_names = {a.code: a.name for a in session.scalars(select(Area))}
     summary["logins"] = [
-        {"username": name, "role": info["role"], "display_name": info["display_name"], "area": info["area_code"]}
+        {"username": name, "role": info["role"], "display_name": info["display_name"],
+         "area": area_names.get(info["area_code"], info["area_code"])}
         for name, info in summary["logins"].items()
     ]
     if summary["created"]:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 00:48:56.464723
+Create Date: 2026-11-23 01:30:58.233466
 """
 
 from alembic import op
@@ -28,6 +28,21 @@ def upgrade() -> None:
     with op.batch_alter_table('areas', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_areas_parent_code'), ['parent_code'], unique=False)
 
+    op.create_table('facilities',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=100), nullable=False),
+    sa.Column('area_code', sa.String(length=12), nullable=False),
+    sa.Column('address', sa.String(length=255), nullable=False),
+    sa.Column('phone', sa.String(length=20), nullable=False),
+    sa.Column('beds', sa.Integer(), nullable=False),
+    sa.Column('is_active', sa.Boolean(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['area_code'], ['areas.code'], name=op.f('fk_facilities_area_code_areas')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_facilities'))
+    )
+    with op.batch_alter_table('facilities', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_facilities_area_code'), ['area_code'], unique=False)
+
     op.create_table('users',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('username', sa.String(length=64), nullable=False),
@@ -44,6 +59,22 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_users_area_code'), ['area_code'], unique=False)
+
+    op.create_table('api_tokens',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('label', sa.String(length=100), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('last_used_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_api_tokens_user_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_api_tokens')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_api_tokens_token_hash'))
+    )
+    with op.batch_alter_table('api_tokens', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_api_tokens_user_id'), ['user_id'], unique=False)
 
     op.create_table('elders',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -184,6 +215,25 @@ def upgrade() -> None:
     with op.batch_alter_table('elder_changes', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_elder_changes_elder_id'), ['elder_id'], unique=False)
 
+    op.create_table('attachments',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('case_id', sa.Integer(), nullable=False),
+    sa.Column('task_id', sa.String(length=36), nullable=True),
+    sa.Column('field', sa.String(length=100), nullable=True),
+    sa.Column('filename', sa.String(length=255), nullable=False),
+    sa.Column('content_type', sa.String(length=100), nullable=False),
+    sa.Column('size', sa.Integer(), nullable=False),
+    sa.Column('sha256', sa.String(length=64), nullable=False),
+    sa.Column('stored_name', sa.String(length=100), nullable=False),
+    sa.Column('uploaded_by', sa.Integer(), nullable=True),
+    sa.Column('uploaded_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_attachments_case_id_cases')),
+    sa.ForeignKeyConstraint(['uploaded_by'], ['users.id'], name=op.f('fk_attachments_uploaded_by_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_attachments'))
+    )
+    with op.batch_alter_table('attachments', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_attachments_case_id'), ['case_id'], unique=False)
+
     op.create_table('case_events',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('case_id', sa.Integer(), nullable=False),
@@ -214,6 +264,36 @@ def upgrade() -> None:
     with op.batch_alter_table('case_waits', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_case_waits_event_name'), ['event_name'], unique=False)
 
+    op.create_table('home_care_enrolments',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('elder_id', sa.Integer(), nullable=False),
+    sa.Column('case_id', sa.Integer(), nullable=False),
+    sa.Column('area_code', sa.String(length=12), nullable=False),
+    sa.Column('status', sa.String(length=32), nullable=False),
+    sa.Column('disability_level', sa.String(length=32), nullable=False),
+    sa.Column('monthly_quota', sa.Numeric(precision=10, scale=2), nullable=False),
+    sa.Column('provider_id', sa.Integer(), nullable=False),
+    sa.Column('services', sa.Text(), nullable=False),
+    sa.Column('assessment_valid_until', sa.Date(), nullable=True),
+    sa.Column('started_on', sa.Date(), nullable=False),
+    sa.Column('next_month', sa.Date(), nullable=False),
+    sa.Column('ended_on', sa.Date(), nullable=True),
+    sa.Column('end_reason', sa.String(length=32), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_home_care_enrolments_case_id_cases')),
+    sa.ForeignKeyConstraint(['elder_id'], ['elders.id'], name=op.f('fk_home_care_enrolments_elder_id_elders')),
+    sa.ForeignKeyConstraint(['provider_id'], ['users.id'], name=op.f('fk_home_care_enrolments_provider_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_home_care_enrolments'))
+    )
+    with op.batch_alter_table('home_care_enrolments', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_home_care_enrolments_area_code'), ['area_code'], unique=False)
+        batch_op.create_index(batch_op.f('ix_home_care_enrolments_case_id'), ['case_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_home_care_enrolments_elder_id'), ['elder_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_home_care_enrolments_next_month'), ['next_month'], unique=False)
+        batch_op.create_index(batch_op.f('ix_home_care_enrolments_provider_id'), ['provider_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_home_care_enrolments_status'), ['status'], unique=False)
+
     op.create_table('human_tasks',
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('case_id', sa.Integer(), nullable=False),
@@ -240,17 +320,283 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_human_tasks_case_id'), ['case_id'], unique=False)
         batch_op.create_index('ix_human_tasks_inbox', ['status', 'area_code', 'role', 'due_at'], unique=False)
 
+    op.create_table('outbox_messages',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('channel', sa.String(length=16), nullable=False),
+    sa.Column('recipient', sa.String(length=20), nullable=False),
+    sa.Column('recipient_name', sa.String(length=64), nullable=False),
+    sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('purpose', sa.String(length=50), nullable=False),
+    sa.Column('case_id', sa.Integer(), nullable=True),
+    sa.Column('elder_id', sa.Integer(), nullable=True),
+    sa.Column('status', sa.String(length=32), nullable=False),
+    sa.Column('queued_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('queued_by', sa.Integer(), nullable=True),
+    sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('sender', sa.String(length=50), nullable=True),
+    sa.Column('provider_ref', sa.String(length=100), nullable=True),
+    sa.Column('last_error', sa.Text(), nullable=True),
+    sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_outbox_messages_case_id_cases')),
+    sa.ForeignKeyConstraint(['queued_by'], ['users.id'], name=op.f('fk_outbox_messages_queued_by_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox_messages'))
+    )
+    with op.batch_alter_table('outbox_messages', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_outbox_messages_case_id'), ['case_id'], unique=False)
+        batch_op.create_index('ix_outbox_messages_due', ['status', 'next_attempt_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_outbox_messages_elder_id'), ['elder_id'], unique=False)
+
+    op.create_table('visiting_enrolments',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('elder_id', sa.Integer(), nullable=False),
+    sa.Column('case_id', sa.Integer(), nullable=False),
+    sa.Column('area_code', sa.String(length=12), nullable=False),
+    sa.Column('status', sa.String(length=32), nullable=False),
+    sa.Column('frequency', sa.String(length=32), nullable=False),
+    sa.Column('categories', sa.Text(), nullable=False),
+    sa.Column('started_on', sa.Date(), nullable=False),
+    sa.Column('next_period_start', sa.Date(), nullable=False),
+    sa.Column('last_visited_on', sa.Date(), nullable=True),
+    sa.Column('ended_on', sa.Date(), nullable=True),
+    sa.Column('end_reason', sa.String(length=32), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_visiting_enrolments_case_id_cases')),
+    sa.ForeignKeyConstraint(['elder_id'], ['elders.id'], name=op.f('fk_visiting_enrolments_elder_id_elders')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_visiting_enrolments'))
+    )
+    with op.batch_alter_table('visiting_enrolments', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_visiting_enrolments_area_code'), ['area_code'], unique=False)
+        batch_op.create_index(batch_op.f('ix_visiting_enrolments_case_id'), ['case_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_visiting_enrolments_elder_id'), ['elder_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_visiting_enrolments_next_period_start'), ['next_period_start'], unique=False)
+        batch_op.create_index(batch_op.f('ix_visiting_enrolments_status'), ['status'], unique=False)
+
+    op.create_table('waitlist_entries',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('facility_id', sa.Integer(), nullable=False),
+    sa.Column('elder_id', sa.Integer(), nullable=False),
+    sa.Column('case_id', sa.Integer(), nullable=False),
+    sa.Column('area_code', sa.String(length=12), nullable=False),
+    sa.Column('tier', sa.String(length=32), nullable=False),
+    sa.Column('tier_rank', sa.Integer(), nullable=False),
+    sa.Column('tier_reason', sa.String(length=200), nullable=False),
+    sa.Column('applied_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('joined_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('status', sa.String(length=32), nullable=False),
+    sa.Column('ended_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('end_reason', sa.Text(), nullable=True),
+    sa.Column('banned_until', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_waitlist_entries_case_id_cases')),
+    sa.ForeignKeyConstraint(['elder_id'], ['elders.id'], name=op.f('fk_waitlist_entries_elder_id_elders')),
+    sa.ForeignKeyConstraint(['facility_id'], ['facilities.id'], name=op.f('fk_waitlist_entries_facility_id_facilities')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_waitlist_entries')),
+    sa.UniqueConstraint('case_id', name=op.f('uq_waitlist_entries_case_id'))
+    )
+    with op.batch_alter_table('waitlist_entries', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_waitlist_entries_area_code'), ['area_code'], unique=False)
+        batch_op.create_index(batch_op.f('ix_waitlist_entries_elder_id'), ['elder_id'], unique=False)
+        batch_op.create_index('ix_waitlist_entries_queue', ['facility_id', 'status', 'tier_rank', 'applied_at', 'id'], unique=False)
+
+    op.create_table('bed_vacancies',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('facility_id', sa.Integer(), nullable=False),
+    sa.Column('bed_label', sa.String(length=50), nullable=False),
+    sa.Column('vacated_on', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('registered_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('registered_by', sa.Integer(), nullable=True),
+    sa.Column('status', sa.String(length=32), nullable=False),
+    sa.Column('filled_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('filled_by_entry_id', sa.Integer(), nullable=True),
+    sa.Column('note', sa.Text(), nullable=False),
+    sa.ForeignKeyConstraint(['facility_id'], ['facilities.id'], name=op.f('fk_bed_vacancies_facility_id_facilities')),
+    sa.ForeignKeyConstraint(['filled_by_entry_id'], ['waitlist_entries.id'], name=op.f('fk_bed_vacancies_filled_by_entry_id_waitlist_entries')),
+    sa.ForeignKeyConstraint(['registered_by'], ['users.id'], name=op.f('fk_bed_vacancies_registered_by_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_bed_vacancies'))
+    )
+    with op.batch_alter_table('bed_vacancies', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_bed_vacancies_facility_id'), ['facility_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_bed_vacancies_status'), ['status'], unique=False)
+
+    op.create_table('home_care_months',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('enrolment_id', sa.Integer(), nullable=False),
+    sa.Column('month', sa.Date(), nullable=False),
+    sa.Column('case_id', sa.Integer(), nullable=True),
+    sa.Column('status', sa.String(length=32), nullable=False),
+    sa.Column('service_count', sa.Integer(), nullable=False),
+    sa.Column('service_total', sa.Numeric(precision=10, scale=2), nullable=False),
+    sa.Column('flagged', sa.Boolean(), nullable=False),
+    sa.Column('flags', sa.Text(), nullable=False),
+    sa.Column('callback', sa.Text(), nullable=True),
+    sa.Column('settlement_amount', sa.Numeric(precision=10, scale=2), nullable=True),
+    sa.Column('settled_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('settled_by', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_home_care_months_case_id_cases')),
+    sa.ForeignKeyConstraint(['enrolment_id'], ['home_care_enrolments.id'], name=op.f('fk_home_care_months_enrolment_id_home_care_enrolments')),
+    sa.ForeignKeyConstraint(['settled_by'], ['users.id'], name=op.f('fk_home_care_months_settled_by_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_home_care_months')),
+    sa.UniqueConstraint('enrolment_id', 'month', name=op.f('uq_home_care_months_enrolment_id_month'))
+    )
+    with op.batch_alter_table('home_care_months', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_home_care_months_case_id'), ['case_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_home_care_months_enrolment_id'), ['enrolment_id'], unique=False)
+
+    op.create_table('visits',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('enrolment_id', sa.Integer(), nullable=False),
+    sa.Column('elder_id', sa.Integer(), nullable=False),
+    sa.Column('area_code', sa.String(length=12), nullable=False),
+    sa.Column('case_id', sa.Integer(), nullable=True),
+    sa.Column('period_start', sa.Date(), nullable=False),
+    sa.Column('period_end', sa.Date(), nullable=False),
+    sa.Column('status', sa.String(length=32), nullable=False),
+    sa.Column('visited_on', sa.Date(), nullable=True),
+    sa.Column('method', sa.String(length=32), nullable=True),
+    sa.Column('visitor_id', sa.Integer(), nullable=True),
+    sa.Column('services', sa.Text(), nullable=False),
+    sa.Column('findings', sa.Text(), nullable=False),
+    sa.Column('emergency', sa.Boolean(), nullable=False),
+    sa.Column('referrals', sa.Text(), nullable=False),
+    sa.Column('overdue_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('recorded_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_visits_case_id_cases')),
+    sa.ForeignKeyConstraint(['elder_id'], ['elders.id'], name=op.f('fk_visits_elder_id_elders')),
+    sa.ForeignKeyConstraint(['enrolment_id'], ['visiting_enrolments.id'], name=op.f('fk_visits_enrolment_id_visiting_enrolments')),
+    sa.ForeignKeyConstraint(['visitor_id'], ['users.id'], name=op.f('fk_visits_visitor_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_visits')),
+    sa.UniqueConstraint('enrolment_id', 'period_start', name=op.f('uq_visits_enrolment_id_period_start'))
+    )
+    with op.batch_alter_table('visits', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_visits_area_code'), ['area_code'], unique=False)
+        batch_op.create_index(batch_op.f('ix_visits_case_id'), ['case_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_visits_elder_id'), ['elder_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_visits_enrolment_id'), ['enrolment_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_visits_period_end'), ['period_end'], unique=False)
+        batch_op.create_index(batch_op.f('ix_visits_status'), ['status'], unique=False)
+
+    op.create_table('waitlist_offers',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('vacancy_id', sa.Integer(), nullable=False),
+    sa.Column('entry_id', sa.Integer(), nullable=False),
+    sa.Column('case_id', sa.Integer(), nullable=False),
+    sa.Column('seq', sa.Integer(), nullable=False),
+    sa.Column('offered_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('respond_by', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('status', sa.String(length=32), nullable=False),
+    sa.Column('responded_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('reason', sa.Text(), nullable=True),
+    sa.Column('message_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_waitlist_offers_case_id_cases')),
+    sa.ForeignKeyConstraint(['entry_id'], ['waitlist_entries.id'], name=op.f('fk_waitlist_offers_entry_id_waitlist_entries')),
+    sa.ForeignKeyConstraint(['message_id'], ['outbox_messages.id'], name=op.f('fk_waitlist_offers_message_id_outbox_messages')),
+    sa.ForeignKeyConstraint(['vacancy_id'], ['bed_vacancies.id'], name=op.f('fk_waitlist_offers_vacancy_id_bed_vacancies')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_waitlist_offers'))
+    )
+    with op.batch_alter_table('waitlist_offers', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_waitlist_offers_case_id'), ['case_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_waitlist_offers_entry_id'), ['entry_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_waitlist_offers_status'), ['status'], unique=False)
+        batch_op.create_index(batch_op.f('ix_waitlist_offers_vacancy_id'), ['vacancy_id'], unique=False)
+
+    op.create_table('waitlist_events',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('facility_id', sa.Integer(), nullable=False),
+    sa.Column('entry_id', sa.Integer(), nullable=True),
+    sa.Column('vacancy_id', sa.Integer(), nullable=True),
+    sa.Column('offer_id', sa.Integer(), nullable=True),
+    sa.Column('kind', sa.String(length=32), nullable=False),
+    sa.Column('position', sa.Integer(), nullable=True),
+    sa.Column('reason', sa.Text(), nullable=False),
+    sa.Column('at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('actor_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['actor_id'], ['users.id'], name=op.f('fk_waitlist_events_actor_id_users')),
+    sa.ForeignKeyConstraint(['entry_id'], ['waitlist_entries.id'], name=op.f('fk_waitlist_events_entry_id_waitlist_entries')),
+    sa.ForeignKeyConstraint(['facility_id'], ['facilities.id'], name=op.f('fk_waitlist_events_facility_id_facilities')),
+    sa.ForeignKeyConstraint(['offer_id'], ['waitlist_offers.id'], name=op.f('fk_waitlist_events_offer_id_waitlist_offers')),
+    sa.ForeignKeyConstraint(['vacancy_id'], ['bed_vacancies.id'], name=op.f('fk_waitlist_events_vacancy_id_bed_vacancies')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_waitlist_events'))
+    )
+    with op.batch_alter_table('waitlist_events', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_waitlist_events_entry_id'), ['entry_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_waitlist_events_facility_id'), ['facility_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_waitlist_events_vacancy_id'), ['vacancy_id'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('waitlist_events', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_waitlist_events_vacancy_id'))
+        batch_op.drop_index(batch_op.f('ix_waitlist_events_facility_id'))
+        batch_op.drop_index(batch_op.f('ix_waitlist_events_entry_id'))
+
+    op.drop_table('waitlist_events')
+    with op.batch_alter_table('waitlist_offers', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_waitlist_offers_vacancy_id'))
+        batch_op.drop_index(batch_op.f('ix_waitlist_offers_status'))
+        batch_op.drop_index(batch_op.f('ix_waitlist_offers_entry_id'))
+        batch_op.drop_index(batch_op.f('ix_waitlist_offers_case_id'))
+
+    op.drop_table('waitlist_offers')
+    with op.batch_alter_table('visits', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_visits_status'))
+        batch_op.drop_index(batch_op.f('ix_visits_period_end'))
+        batch_op.drop_index(batch_op.f('ix_visits_enrolment_id'))
+        batch_op.drop_index(batch_op.f('ix_visits_elder_id'))
+        batch_op.drop_index(batch_op.f('ix_visits_case_id'))
+        batch_op.drop_index(batch_op.f('ix_visits_area_code'))
+
+    op.drop_table('visits')
+    with op.batch_alter_table('home_care_months', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_home_care_months_enrolment_id'))
+        batch_op.drop_index(batch_op.f('ix_home_care_months_case_id'))
+
+    op.drop_table('home_care_months')
+    with op.batch_alter_table('bed_vacancies', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_bed_vacancies_status'))
+        batch_op.drop_index(batch_op.f('ix_bed_vacancies_facility_id'))
+
+    op.drop_table('bed_vacancies')
+    with op.batch_alter_table('waitlist_entries', schema=None) as batch_op:
+        batch_op.drop_index('ix_waitlist_entries_queue')
+        batch_op.drop_index(batch_op.f('ix_waitlist_entries_elder_id'))
+        batch_op.drop_index(batch_op.f('ix_waitlist_entries_area_code'))
+
+    op.drop_table('waitlist_entries')
+    with op.batch_alter_table('visiting_enrolments', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_visiting_enrolments_status'))
+        batch_op.drop_index(batch_op.f('ix_visiting_enrolments_next_period_start'))
+        batch_op.drop_index(batch_op.f('ix_visiting_enrolments_elder_id'))
+        batch_op.drop_index(batch_op.f('ix_visiting_enrolments_case_id'))
+        batch_op.drop_index(batch_op.f('ix_visiting_enrolments_area_code'))
+
+    op.drop_table('visiting_enrolments')
+    with op.batch_alter_table('outbox_messages', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_outbox_messages_elder_id'))
+        batch_op.drop_index('ix_outbox_messages_due')
+        batch_op.drop_index(batch_op.f('ix_outbox_messages_case_id'))
+
+    op.drop_table('outbox_messages')
     with op.batch_alter_table('human_tasks', schema=None) as batch_op:
         batch_op.drop_index('ix_human_tasks_inbox')
         batch_op.drop_index(batch_op.f('ix_human_tasks_case_id'))
         batch_op.drop_index('ix_human_tasks_assignee')
 
     op.drop_table('human_tasks')
+    with op.batch_alter_table('home_care_enrolments', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_home_care_enrolments_status'))
+        batch_op.drop_index(batch_op.f('ix_home_care_enrolments_provider_id'))
+        batch_op.drop_index(batch_op.f('ix_home_care_enrolments_next_month'))
+        batch_op.drop_index(batch_op.f('ix_home_care_enrolments_elder_id'))
+        batch_op.drop_index(batch_op.f('ix_home_care_enrolments_case_id'))
+        batch_op.drop_index(batch_op.f('ix_home_care_enrolments_area_code'))
+
+    op.drop_table('home_care_enrolments')
     with op.batch_alter_table('case_waits', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_case_waits_event_name'))
 
@@ -259,6 +605,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_case_events_case_id'))
 
     op.drop_table('case_events')
+    with op.batch_alter_table('attachments', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_attachments_case_id'))
+
+    op.drop_table('attachments')
     with op.batch_alter_table('elder_changes', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_elder_changes_elder_id'))
 
@@ -286,10 +636,18 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_elders_residence_area_code'))
 
     op.drop_table('elders')
+    with op.batch_alter_table('api_tokens', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_api_tokens_user_id'))
+
+    op.drop_table('api_tokens')
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_users_area_code'))
 
     op.drop_table('users')
+    with op.batch_alter_table('facilities', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_facilities_area_code'))
+
+    op.drop_table('facilities')
     with op.batch_alter_table('areas', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_areas_parent_code'))
 
