@@ -7,16 +7,21 @@ from workflows.db import make_engine, session_factory
 
 
 def create_app(overrides: dict | None = None) -> Flask:
-    """Build the app; `overrides` may set DATABASE_URL, SECRET_KEY, TESTING, ..."""
+    """Build the app; `overrides` may set DATABASE_URL, SECRET_KEY, TESTING, UPLOAD_DIR, ..."""
     app = Flask(__name__, instance_path=str(wf_config.instance_dir()))
     app.config.update(
         DATABASE_URL=wf_config.database_url(),
-        SECRET_KEY=_secret_key(),
         MAX_CONTENT_LENGTH=20 * 1024 * 1024,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session: a long form must not expire
+        UPLOAD_DIR=None,  # default: <instance>/attachments
+        UPLOAD_MAX_BYTES=10 * 1024 * 1024,
+        API_TOKEN_HOURS=12,
     )
     app.config.update(overrides or {})
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _secret_key()
     engine = make_engine(app.config["DATABASE_URL"])
     app.extensions["db_engine"] = engine
     app.extensions["db_sessions"] = session_factory(engine)
@@ -48,6 +53,12 @@ def db():
     if "db" not in g:
         g.db = current_app.extensions["db_sessions"]()
     return g.db
+
+
+def undo():
+    """Roll back what this request wrote so far (a use case refused; the page is shown again)."""
+    if "db" in g:
+        g.db.rollback()
 
 
 def _secret_key() -> str:

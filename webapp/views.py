@@ -1,9 +1,130 @@
-"""Blueprint registration (each area of the site is its own blueprint)."""
+"""Blueprint registration and what every page shares: login, CSRF, language, errors, vendor files."""
 
-from flask import Flask
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import (
+    Flask,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_from_directory,
+    url_for,
+)
+from flask_login import LoginManager, current_user
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
+
+from workflows import clock
+from workflows.config import REPO_ROOT
+from workflows.errors import DomainError
+from workflows.models import User
+
+from . import auth, db, forms, i18n, undo
+from .i18n import _
+
+csrf = CSRFProtect()
+login_manager = LoginManager()
+# Endpoints anyone may reach; every other page needs a signed-in person (the API checks its own tokens).
+PUBLIC_ENDPOINTS = {"auth.login", "auth.language", "static", "vendor", "healthz", "favicon"}
+# Files of npm packages the pages use, served from node_modules (never committed) by an allow-list.
+VENDOR = {"bpmn-js": REPO_ROOT / "node_modules" / "bpmn-js" / "dist"}
 
 
 def init_app(app: Flask) -> None:
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.session_protection = "strong"
+
+    @login_manager.user_loader
+    def _load_user(user_id: str):
+        user = db().get(User, int(user_id)) if user_id.isdigit() else None
+        return auth.Person(user) if user is not None and user.is_active else None
+
+    @login_manager.unauthorized_handler
+    def _unauthorized():
+        if request.path.startswith("/api/"):
+            return jsonify(message="请先登录", field_errors={}), 401
+        flash(_("请先登录"), "info")
+        return redirect(url_for("auth.login", next=request.full_path if request.method == "GET" else None))
+
+    @app.before_request
+    def _require_login():
+        endpoint = request.endpoint or ""
+        if endpoint in PUBLIC_ENDPOINTS or endpoint.startswith("api.") or request.path.startswith("/api/"):
+            return None
+        if not current_user.is_authenticated:
+            return login_manager.unauthorized()
+        return None
+
     @app.get("/healthz")
     def healthz():
         return {"status": "ok"}
+
+    @app.get("/favicon.ico")
+    def favicon():
+        return "", 204
+
+    @app.get("/vendor/<package>/<path:filename>")
+    def vendor(package: str, filename: str):
+        folder = VENDOR.get(package)
+        if folder is None or not folder.is_dir():
+            abort(404)
+        response = send_from_directory(folder, filename, max_age=86400)
+        return response
+
+    app.jinja_env.globals.update(
+        _=i18n.gettext,
+        get_locale=i18n.get_locale,
+        LANGUAGES=i18n.LANGUAGES,
+        label=i18n.label,
+        now=clock.now,
+        data_labels=forms.data_labels,
+        vendor_ready=lambda package: (VENDOR.get(package) or Path("/nonexistent")).is_dir(),
+    )
+    app.jinja_env.filters.update(localtime=i18n.local_time, localdate=i18n.local_date, nl2br=i18n.nl2br)
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True
+
+    from . import api, cases, elders, inbox
+
+    for module in (auth, inbox, cases, elders, api):
+        app.register_blueprint(module.bp)
+    csrf.exempt(api.bp)  # bearer tokens, never cookies: nothing for a forged form to ride on
+
+    @app.errorhandler(DomainError)
+    def _domain_error(exc: DomainError):
+        undo()
+        if request.path.startswith("/api/"):
+            response = jsonify(message=exc.message, field_errors=exc.field_errors)
+            if exc.status == 401:
+                response.headers["WWW-Authenticate"] = 'Bearer realm="eldercare"'
+            return response, exc.status
+        if exc.status == 401:
+            return login_manager.unauthorized()
+        return render_template("error.html", status=exc.status, message=exc.message), exc.status
+
+    @app.errorhandler(CSRFError)
+    def _csrf_error(exc: CSRFError):
+        message = _("页面已过期或来源不明（CSRF 校验失败），请刷新页面后重试")
+        return render_template("error.html", status=400, message=message), 400
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        messages = {
+            400: "请求有误",
+            401: "请先登录",
+            403: "无权访问",
+            404: "页面不存在",
+            405: "不支持此请求方法",
+            413: "上传的文件过大",
+        }
+        message = messages.get(exc.code, exc.name)
+        if request.path.startswith("/api/"):
+            return jsonify(message=message, field_errors={}), exc.code
+        return render_template("error.html", status=exc.code, message=_(message)), exc.code

@@ -66,7 +66,9 @@ def check_upload(filename: str, content: bytes, *, max_bytes: int = MAX_BYTES) -
     if not content:
         raise ValidationFailed("文件是空的")
     if len(content) > max_bytes:
-        raise ValidationFailed(f"文件过大（{len(content) / 1048576:.1f} MB），不能超过 {max_bytes // 1048576} MB")
+        raise ValidationFailed(
+            f"文件过大（{len(content) / 1048576:.1f} MB），不能超过 {max_bytes // 1048576} MB"
+        )
     content_type, magics = ALLOWED[suffix]
     if not any(content.startswith(m) for m in magics) or (suffix == ".webp" and content[8:12] != b"WEBP"):
         raise ValidationFailed(f"文件内容与扩展名 {suffix} 不符")
@@ -112,7 +114,10 @@ def save_attachment(
     session.add(attachment)
     session.flush()
     audit.record(
-        session, case, EventKind.COMMENTED, actor=actor,
+        session,
+        case,
+        EventKind.COMMENTED,
+        actor=actor,
         detail={"attachment": attachment.id, "filename": attachment.filename, "size": attachment.size},
     )
     session.flush()
@@ -127,7 +132,9 @@ def list_attachments(session: Session, actor: User, case_id: int) -> list[Attach
     )
 
 
-def open_attachment(session: Session, actor: User, attachment_id: int, *, root: Path | None = None) -> StoredFile:
+def open_attachment(
+    session: Session, actor: User, attachment_id: int, *, root: Path | None = None
+) -> StoredFile:
     """Return a document and where its bytes are, if the actor may read its case."""
     attachment = session.get(Attachment, attachment_id)
     if attachment is None:
@@ -146,6 +153,8 @@ def add_comment(session: Session, actor: User, case_id: int, text: str) -> None:
     if not text:
         raise ValidationFailed("请填写意见内容", field_errors={"comment": "请填写意见内容"})
     if len(text) > MAX_COMMENT:
-        raise ValidationFailed(f"意见最多 {MAX_COMMENT} 字", field_errors={"comment": f"最多 {MAX_COMMENT} 字"})
+        raise ValidationFailed(
+            f"意见最多 {MAX_COMMENT} 字", field_errors={"comment": f"最多 {MAX_COMMENT} 字"}
+        )
     audit.record(session, case, EventKind.COMMENTED, actor=actor, comment=text)
     session.flush()

@@ -5,7 +5,6 @@ Reads projections and the audit trail; the engine is asked only for the diagram'
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -15,9 +14,20 @@ from decimal import Decimal
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from . import access, attachments, cases, elders, engine, processes, tasks
+from . import access, attachments, cases, elders, engine, matching, processes, tasks
 from .errors import DomainError, NotFound, PermissionDenied, ValidationFailed
-from .models import Assessment, Case, CaseEvent, CaseStatus, Elder, HumanTask, ProcessVersion, Role, TaskStatus, User
+from .models import (
+    Assessment,
+    Case,
+    CaseEvent,
+    CaseStatus,
+    Elder,
+    HumanTask,
+    ProcessVersion,
+    Role,
+    TaskStatus,
+    User,
+)
 from .models.attachments import Attachment
 from .rules import catalogue as catalogue_rules
 from .rules.idnumber import mask_id_number
@@ -25,8 +35,6 @@ from .rules.phone import mask_phone
 
 # Who may start a case for an elder from the web or the API.
 START_ROLES = frozenset({Role.VILLAGE_ASSISTANT, Role.CASEWORKER, Role.ADMIN})
-# The catalogue in force for an area, by its county code (until areas carry it as configuration).
-JURISDICTION_BY_COUNTY = {"410825": "wenxian"}
 
 
 @dataclass
@@ -64,6 +72,14 @@ def summarize_elder(session: Session, elder: Elder) -> ElderSummary:
     )
 
 
+def case_elder(session: Session, actor: User, case: Case) -> ElderSummary | None:
+    """The elder of a case the actor may read, masked (providers see it through the case, not the register)."""
+    if not access.can_read_case(actor, case.area_code):
+        raise PermissionDenied("无权查看其他辖区的案件")
+    elder = session.get(Elder, case.elder_id) if case.elder_id else None
+    return summarize_elder(session, elder) if elder else None
+
+
 @dataclass
 class EventView:
     seq: int
@@ -98,6 +114,7 @@ class CaseDossier:
     related: list[CaseLink]
     started_by: str | None
     can_comment: bool
+    forms: list[dict] = field(default_factory=list)  # the version's step forms, to label the data
 
 
 def _names(session: Session, ids) -> dict[int, str]:
@@ -116,20 +133,33 @@ def case_dossier(session: Session, actor: User, case_id: int) -> CaseDossier:
     )
     names = _names(session, [e.actor_id for e in events] + [case.started_by])
     elder = session.get(Elder, case.elder_id) if case.elder_id else None
-    related_query = select(Case).where(
-        Case.id != case.id,
-        or_(
-            Case.id == case.parent_case_id if case.parent_case_id else False,
-            Case.parent_case_id == case.id,
-            Case.elder_id == case.elder_id if case.elder_id else False,
-        ),
-    ).order_by(Case.started_at.desc()).limit(50)
+    related_query = (
+        select(Case)
+        .where(
+            Case.id != case.id,
+            or_(
+                Case.id == case.parent_case_id if case.parent_case_id else False,
+                Case.parent_case_id == case.id,
+                Case.elder_id == case.elder_id if case.elder_id else False,
+            ),
+        )
+        .order_by(Case.started_at.desc())
+        .limit(50)
+    )
     related = []
     for other in session.scalars(related_query):
         if not access.can_read_case(actor, other.area_code):
             continue
-        relation = "parent" if other.id == case.parent_case_id else "child" if other.parent_case_id == case.id else "same_elder"
-        related.append(CaseLink(other.id, other.title, other.process_key, other.status.value, relation, other.started_at))
+        relation = (
+            "parent"
+            if other.id == case.parent_case_id
+            else "child"
+            if other.parent_case_id == case.id
+            else "same_elder"
+        )
+        related.append(
+            CaseLink(other.id, other.title, other.process_key, other.status.value, relation, other.started_at)
+        )
     return CaseDossier(
         case=case,
         version=version.version,
@@ -144,13 +174,22 @@ def case_dossier(session: Session, actor: User, case_id: int) -> CaseDossier:
             )
         ),
         events=[
-            EventView(e.seq, e.at, names.get(e.actor_id), e.kind.value, e.task_name, e.comment, json.loads(e.detail or "{}"))
+            EventView(
+                e.seq,
+                e.at,
+                names.get(e.actor_id),
+                e.kind.value,
+                e.task_name,
+                e.comment,
+                json.loads(e.detail or "{}"),
+            )
             for e in events
         ],
         documents=attachments.list_attachments(session, actor, case.id),
         related=related,
         started_by=names.get(case.started_by),
         can_comment=actor.role != Role.AUDITOR,
+        forms=[step["form"] for step in cases.runtime_of(session, case).steps.values() if step.get("form")],
     )
 
 
@@ -165,13 +204,20 @@ def case_diagram(session: Session, actor: User, case_id: int) -> Diagram:
     """The case's BPMN diagram with the steps passed and the steps open now."""
     case = cases.get_case(session, actor, case_id)
     sources = json.loads(
-        session.scalar(select(ProcessVersion.sources).where(ProcessVersion.id == case.process_version_id)) or "{}"
+        session.scalar(select(ProcessVersion.sources).where(ProcessVersion.id == case.process_version_id))
+        or "{}"
     )
-    pattern = re.compile(r"<(?:\w+:)?process\b[^>]*\bid=\"" + re.escape(case.process_key) + "\"")
+    pattern = re.compile(r"<(?:\w+:)?process\b[^>]*\bid=\"" + re.escape(case.process_key) + '"')
     bpmn = [text for name, text in sources.items() if name.lower().endswith(".bpmn")]
     xml = next((text for text in bpmn if pattern.search(text)), bpmn[0] if bpmn else "")
     current = sorted(
-        set(session.scalars(select(HumanTask.task_spec).where(HumanTask.case_id == case.id, HumanTask.status == TaskStatus.READY)))
+        set(
+            session.scalars(
+                select(HumanTask.task_spec).where(
+                    HumanTask.case_id == case.id, HumanTask.status == TaskStatus.READY
+                )
+            )
+        )
     )
     try:
         completed = cases.completed_steps(session, case)
@@ -212,39 +258,9 @@ class ElderDossier:
 
 
 def _matches(session: Session, elder: Elder, day: date) -> tuple[list[MatchView], str | None]:
-    """Catalogue items for the elder: from workflows.matching when it is there, else the catalogue rules."""
-    try:
-        matching = importlib.import_module("workflows.matching")
-    except ImportError:
-        matching = None
-    if matching is not None and hasattr(matching, "match_for_elder"):
-        found = matching.match_for_elder(session, elder, on=day)
-        title = getattr(found, "title", None) or getattr(found, "catalogue_title", None)
-        items = getattr(found, "items", found)
-        return [_match_view(m) for m in items], title
-    jurisdiction = JURISDICTION_BY_COUNTY.get(elder.residence_area_code[:6])
-    if jurisdiction is None:
-        raise catalogue_rules.CatalogueError("本辖区尚未配置基本养老服务清单")
-    catalogue = catalogue_rules.load_catalogue(jurisdiction, day)
-    facts = catalogue_rules.ElderFacts(
-        birth_date=elder.birth_date,
-        sex=elder.sex.value,
-        hukou=elder.hukou_type.value,
-        dibao=elder.dibao,
-        near_dibao=elder.near_dibao,
-        tekun=elder.tekun,
-        home_support=elder.home_support,
-        institutional_support=elder.institutional_support,
-        living_alone=elder.living_alone,
-        empty_nest=elder.empty_nest,
-        left_behind=elder.left_behind,
-        severe_handicap=elder.severe_handicap,
-        handicap_grade=elder.severe_handicap_grade,
-        family_planning_special=elder.family_planning_special,
-        entitled_veteran_family=elder.entitled_veteran_family,
-        disability_level=elder.current_disability_level(day),
-    )
-    return [_match_view(m) for m in catalogue_rules.match_elder(facts, catalogue, day)], catalogue.title
+    """Catalogue items for the elder (政策找人), from the catalogue in force in the elder's jurisdiction."""
+    found = matching.match_for_elder(session, elder, on=day)
+    return [_match_view(m) for m in found.matches], found.catalogue.title
 
 
 def _match_view(m) -> MatchView:
@@ -252,7 +268,8 @@ def _match_view(m) -> MatchView:
     status = getattr(m, "status", "")
     return MatchView(
         number=getattr(item, "number", getattr(m, "number", 0)),
-        name=(item.title if item is not None else getattr(m, "name", "")) + (f"（{m.part}）" if getattr(m, "part", None) else ""),
+        name=(item.title if item is not None else getattr(m, "name", ""))
+        + (f"（{m.part}）" if getattr(m, "part", None) else ""),
         reason=getattr(m, "reason", ""),
         amount=getattr(m, "amount", None),
         amount_kind=str(getattr(getattr(m, "amount_kind", ""), "value", getattr(m, "amount_kind", ""))),
@@ -270,18 +287,22 @@ def elder_dossier(session: Session, actor: User, elder_id: int) -> ElderDossier:
     try:
         matches, title = _matches(session, elder, day)
         error = None
-    except (catalogue_rules.CatalogueError, DomainError) as exc:
+    except (catalogue_rules.CatalogueError, DomainError, ValueError) as exc:
         matches, title, error = [], None, str(exc)
     all_cases = [
         c
-        for c in session.scalars(select(Case).where(Case.elder_id == elder.id).order_by(Case.started_at.desc()))
+        for c in session.scalars(
+            select(Case).where(Case.elder_id == elder.id).order_by(Case.started_at.desc())
+        )
         if access.can_read_case(actor, c.area_code)
     ]
     visits = [c for c in all_cases if "visit" in c.process_key]
     return ElderDossier(
         elder=elder,
         summary=summarize_elder(session, elder),
-        contacts=[{**c, "phone": mask_phone(c["phone"]) if c.get("phone") else ""} for c in elder.contact_list()],
+        contacts=[
+            {**c, "phone": mask_phone(c["phone"]) if c.get("phone") else ""} for c in elder.contact_list()
+        ],
         matches=matches,
         catalogue_title=title,
         matching_error=error,
@@ -289,7 +310,9 @@ def elder_dossier(session: Session, actor: User, elder_id: int) -> ElderDossier:
         visits=visits,
         assessments=list(
             session.scalars(
-                select(Assessment).where(Assessment.elder_id == elder.id).order_by(Assessment.assessed_on.desc())
+                select(Assessment)
+                .where(Assessment.elder_id == elder.id)
+                .order_by(Assessment.assessed_on.desc())
             )
         ),
         can_start=actor.role in START_ROLES,
@@ -356,8 +379,13 @@ class Started:
 
 
 def start_for_elder(
-    session: Session, actor: User, process_key: str, elder_id: int, data: dict | None = None,
-    *, comment: str | None = None,
+    session: Session,
+    actor: User,
+    process_key: str,
+    elder_id: int,
+    data: dict | None = None,
+    *,
+    comment: str | None = None,
 ) -> Started:
     """Start a case for an elder in the elder's area; if its first step is the starter's, complete it with
     `data` at once (a form error then undoes the start, in the caller's transaction)."""
@@ -368,7 +396,12 @@ def start_for_elder(
     version = processes.latest(session, process_key)
     data = dict(data or {})
     case = cases.start_case(
-        session, actor, process_key, area_code=elder.residence_area_code, elder_id=elder.id, data=data,
+        session,
+        actor,
+        process_key,
+        area_code=elder.residence_area_code,
+        elder_id=elder.id,
+        data=data,
         title=f"{version.name}（{elders.mask_name(elder.name)}）",
     )
     ready = [t for t in tasks.ready_tasks(session, case.id) if access.can_work_task(actor, t)]
@@ -376,6 +409,11 @@ def start_for_elder(
         return Started(case, False)
     outcome = tasks.complete(session, actor, ready[0].id, data, comment=comment)
     return Started(case, True, outcome.new_tasks)
+
+
+def form_errors(schema: dict | None, data: dict) -> dict[str, str]:
+    """Check data against a step's JSON Schema: {field path: Chinese message}."""
+    return engine.validate_form(schema, data)
 
 
 def find_elder(session: Session, actor: User, elder_id: int) -> Elder:
@@ -386,4 +424,6 @@ def find_elder(session: Session, actor: User, elder_id: int) -> Elder:
 
 
 def case_status_label(status: CaseStatus | str) -> str:
-    return {"running": "办理中", "completed": "已办结", "cancelled": "已终止", "error": "出错"}.get(str(status), str(status))
+    return {"running": "办理中", "completed": "已办结", "cancelled": "已终止", "error": "出错"}.get(
+        str(status), str(status)
+    )

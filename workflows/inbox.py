@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, aliased
 
 from . import access, clock, tasks
 from .elders import in_area
-from .errors import NotFound, PermissionDenied, ValidationFailed
+from .errors import PermissionDenied, ValidationFailed
 from .models import Area, Case, Elder, HumanTask, ProcessVersion, Role, TaskStatus, User
 from .rules.idnumber import mask_id_number
 
@@ -252,8 +252,12 @@ def list_inbox(session: Session, actor: User, flt: InboxFilter) -> InboxPage:
     )
     rows_query = (
         select(
-            _T, page.c.due_state, process_name.label("process_name"), village.name.label("area_name"),
-            Elder.name.label("elder_name"), Elder.id_number.label("elder_id_number"),
+            _T,
+            page.c.due_state,
+            process_name.label("process_name"),
+            village.name.label("area_name"),
+            Elder.name.label("elder_name"),
+            Elder.id_number.label("elder_id_number"),
             assignee.display_name.label("assignee_name"),
         )
         .select_from(page)
@@ -271,11 +275,22 @@ def list_inbox(session: Session, actor: User, flt: InboxFilter) -> InboxPage:
     }[flt.sort]
     rows = [
         InboxRow(
-            id=r.id, case_id=r.case_id, process_key=r.process_key, process_name=r.process_name or r.process_key,
-            task_spec=r.task_spec, name=r.name, role=r.role, area_code=r.area_code, area_name=r.area_name,
-            elder_id=r.elder_id, elder_name=r.elder_name,
+            id=r.id,
+            case_id=r.case_id,
+            process_key=r.process_key,
+            process_name=r.process_name or r.process_key,
+            task_spec=r.task_spec,
+            name=r.name,
+            role=r.role,
+            area_code=r.area_code,
+            area_name=r.area_name,
+            elder_id=r.elder_id,
+            elder_name=r.elder_name,
             elder_id_number_masked=mask_id_number(r.elder_id_number) if r.elder_id_number else None,
-            assignee_id=r.assignee_id, assignee_name=r.assignee_name, due_at=r.due_at, created_at=r.created_at,
+            assignee_id=r.assignee_id,
+            assignee_name=r.assignee_name,
+            due_at=r.due_at,
+            created_at=r.created_at,
             due_state=DueState(r.due_state),
         )
         for r in session.execute(rows_query.order_by(*outer_order, _T.c.id))
@@ -307,12 +322,17 @@ def _facets(session: Session, actor: User, flt: InboxFilter, base, due_state) ->
         .scalar_subquery()
     )
     groups = session.execute(
-        select(grouped, process_name.label("process_name"), town.name.label("township_name"))
-        .outerjoin(town, town.code == grouped.c.township)
+        select(grouped, process_name.label("process_name"), town.name.label("township_name")).outerjoin(
+            town, town.code == grouped.c.township
+        )
     ).all()
 
-    chosen = {"process": flt.process, "step": flt.step, "township": flt.township,
-              "due": flt.due.value if flt.due else None}
+    chosen = {
+        "process": flt.process,
+        "step": flt.step,
+        "township": flt.township,
+        "due": flt.due.value if flt.due else None,
+    }
 
     def matches(g, skip: str | None = None) -> bool:
         for dim, value in chosen.items():
@@ -382,7 +402,8 @@ def open_task(session: Session, actor: User, task_id: str) -> TaskAccess:
         task=task,
         can_work=workable,
         can_claim=workable and task.assignee_id is None,
-        can_release=ready and task.assignee_id is not None
+        can_release=ready
+        and task.assignee_id is not None
         and (task.assignee_id == actor.id or access.is_supervisor(actor)),
         can_assign=ready and access.is_supervisor(actor),
     )
@@ -410,8 +431,3 @@ def case_tasks(session: Session, actor: User, case: Case) -> list[HumanTask]:
             .order_by(HumanTask.created_at, HumanTask.id)
         )
     )
-
-
-def require_task_exists(session: Session, task_id: str) -> None:
-    if session.get(HumanTask, str(task_id)) is None:
-        raise NotFound("任务不存在")

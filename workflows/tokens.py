@@ -7,7 +7,7 @@ import secrets
 from datetime import timedelta
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from . import clock, users
 from .errors import DomainError
@@ -30,7 +30,9 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def issue_token(session: Session, user: User, *, ttl: timedelta = DEFAULT_TTL, label: str = "") -> tuple[str, ApiToken]:
+def issue_token(
+    session: Session, user: User, *, ttl: timedelta = DEFAULT_TTL, label: str = ""
+) -> tuple[str, ApiToken]:
     """Create a token for `user`; return the secret (shown once) and its stored record."""
     secret = _PREFIX + secrets.token_urlsafe(32)
     now = clock.now()
@@ -42,7 +44,9 @@ def issue_token(session: Session, user: User, *, ttl: timedelta = DEFAULT_TTL, l
     return secret, record
 
 
-def login(session: Session, username: str, password: str, *, ttl: timedelta = DEFAULT_TTL) -> tuple[str, ApiToken]:
+def login(
+    session: Session, username: str, password: str, *, ttl: timedelta = DEFAULT_TTL
+) -> tuple[str, ApiToken]:
     """Check a username and password and issue a token, or refuse with 401."""
     user = users.authenticate(session, username, password)
     if user is None:
@@ -50,10 +54,13 @@ def login(session: Session, username: str, password: str, *, ttl: timedelta = DE
     return issue_token(session, user, ttl=ttl, label="api login")
 
 
+_USER_COLUMNS = list(User.__table__.columns)
+_TOKENS = ApiToken.__table__
+# Every API call starts here, so it is one Core statement built once (no ORM load of the user).
 _BY_HASH = (
-    select(ApiToken.id, ApiToken.expires_at, ApiToken.revoked_at, ApiToken.last_used_at, User)
-    .join(User, User.id == ApiToken.user_id)
-    .where(ApiToken.token_hash == bindparam("h"))
+    select(_TOKENS.c.id, _TOKENS.c.expires_at, _TOKENS.c.revoked_at, _TOKENS.c.last_used_at, *_USER_COLUMNS)
+    .join(User.__table__, User.__table__.c.id == _TOKENS.c.user_id)
+    .where(_TOKENS.c.token_hash == bindparam("h"))
 )
 
 
@@ -61,17 +68,20 @@ def user_for_token(session: Session, token: str | None) -> User:
     """Return the active user a bearer token belongs to, or refuse with 401."""
     if not token or not token.startswith(_PREFIX) or len(token) > 200:
         raise NotAuthenticated("请先登录（缺少有效的访问令牌）")
-    row = session.execute(_BY_HASH, {"h": _digest(token)}).first()
+    row = session.connection().execute(_BY_HASH, {"h": _digest(token)}).first()
     now = clock.now()
-    if row is None or row.revoked_at is not None:
+    if row is None or row[2] is not None:
         raise NotAuthenticated("访问令牌无效，请重新登录")
-    if row.expires_at <= now:
+    token_id, expires_at, _revoked, last_used_at = row[:4]
+    if expires_at <= now:
         raise NotAuthenticated("访问令牌已过期，请重新登录")
-    user = row.User
+    # A detached User built from the row: reads work as on a loaded one, and nothing is written back.
+    user = User(**{c.key: value for c, value in zip(_USER_COLUMNS, row[4:], strict=True)})
+    make_transient_to_detached(user)
     if not user.is_active:
         raise NotAuthenticated("账号已停用")
-    if row.last_used_at is None or now - row.last_used_at > _TOUCH_EVERY:
-        session.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
+    if last_used_at is None or now - last_used_at > _TOUCH_EVERY:
+        session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
     return user
 
 

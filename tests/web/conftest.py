@@ -1,0 +1,165 @@
+"""A real app on a fresh SQLite file: the demo county's registry (one user per role), the test diagram
+deployed, and a client per role signed in through the login form (CSRF on, as in production)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from workflows import demo, processes
+from workflows.db import make_engine, session_factory
+from workflows.models import Base, Elder, User
+
+PASSWORD = "test-password-1"
+JOURNEY = Path(__file__).resolve().parent.parent / "browser" / "journey"
+PROCESS = "home_care_test"
+ROLES = (
+    "caseworker",
+    "caseworker2",
+    "village_assistant",
+    "approver",
+    "provider",
+    "assessor",
+    "facility_admin",
+    "auditor",
+    "process_owner",
+    "admin",
+)
+
+
+@pytest.fixture(scope="session")
+def web_db(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("web")
+    url = f"sqlite:///{folder / 'web.sqlite'}"
+    engine = make_engine(url)
+    Base.metadata.create_all(engine)
+    with session_factory(engine).begin() as session:
+        demo.load_demo_registry(session, PASSWORD)
+        processes.deploy(session, None, processes.read_bundle(JOURNEY))
+    yield url, folder, engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def app(web_db):
+    url, folder, _ = web_db
+    from webapp import create_app
+
+    app = create_app(
+        {"DATABASE_URL": url, "TESTING": True, "SECRET_KEY": "test", "UPLOAD_DIR": str(folder / "up")}
+    )
+    yield app
+    app.extensions["db_engine"].dispose()
+
+
+@pytest.fixture
+def db_session(web_db):
+    """A session for the test's own reads, on a plain engine: its read transactions take no write lock
+    (the app's engine begins every transaction IMMEDIATE), so requests made meanwhile never wait on it."""
+    from sqlalchemy import create_engine
+
+    engine = create_engine(web_db[0])
+    with session_factory(engine)() as session:
+        yield session
+    engine.dispose()
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html) or re.search(
+        r'id="csrf_token" name="csrf_token" type="hidden" value="([^"]+)"', html
+    )
+    assert match, "page has no CSRF token"
+    return match.group(1)
+
+
+class Browser:
+    """A test client that signs in through the form and posts forms with their CSRF token."""
+
+    def __init__(self, app, username: str | None):
+        self.client = app.test_client()
+        self.username = username
+        if username:
+            page = self.client.get("/login")
+            response = self.client.post(
+                "/login", data={"username": username, "password": PASSWORD, "csrf_token": csrf_of(page.text)}
+            )
+            assert response.status_code == 302, response.text
+
+    def get(self, url, **kw):
+        return self.client.get(url, **kw)
+
+    def token(self, url="/inbox") -> str:
+        return csrf_of(self.client.get(url).text)
+
+    def post(self, url, data=None, *, token_from="/inbox", **kw):
+        data = dict(data or {})
+        data.setdefault("csrf_token", self.token(token_from))
+        return self.client.post(url, data=data, **kw)
+
+
+@pytest.fixture(scope="session")
+def browsers(app):
+    return {name: Browser(app, name) for name in ROLES}
+
+
+@pytest.fixture
+def anonymous(app):
+    return Browser(app, None)
+
+
+@pytest.fixture(scope="session")
+def users(web_db):
+    _, _, engine = web_db
+    with session_factory(engine)() as session:
+        found = {u.username: u for u in session.scalars(select(User))}
+        session.expunge_all()
+    return found
+
+
+@pytest.fixture(scope="session")
+def elders_by_township(web_db):
+    """One elder id in 祥云镇 (caseworker's) and one in 番田镇 (caseworker2's)."""
+    _, _, engine = web_db
+    with session_factory(engine)() as session:
+        xiangyun = session.scalar(
+            select(Elder.id).where(Elder.residence_area_code == "410825100201").order_by(Elder.id)
+        )
+        fantian = session.scalar(
+            select(Elder.id).where(Elder.residence_area_code.like("410825101%")).order_by(Elder.id)
+        )
+    return {"xiangyun": xiangyun, "fantian": fantian}
+
+
+def api_token(client, username: str) -> str:
+    response = client.post("/api/login", json={"username": username, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    return response.json["token"]
+
+
+@pytest.fixture(scope="session")
+def api(app):
+    """An API caller per role: api["caseworker"].get("/api/tasks")."""
+
+    class Caller:
+        def __init__(self, username):
+            self.client = app.test_client()
+            self.headers = {"Authorization": f"Bearer {api_token(self.client, username)}"}
+
+        def get(self, url, **kw):
+            return self.client.get(url, headers=self.headers, **kw)
+
+        def post(self, url, json=None, **kw):
+            return self.client.post(url, headers=self.headers, json=json if json is not None else {}, **kw)
+
+    return {name: Caller(name) for name in ROLES}
+
+
+APPLICATION = {
+    "applicant_relation": "proxy",
+    "services_wanted": ["meal", "cleaning"],
+    "living_situation": "独居，行动不便",
+    "consent": True,
+}

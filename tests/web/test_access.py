@@ -1,0 +1,125 @@
+"""Roles and areas, checked in `workflows` for pages and API alike: another township's case, task, elder or
+document is refused (403) even by URL guessing, and so is work of another role."""
+
+from __future__ import annotations
+
+import pytest
+
+from .helpers import advance_to, open_task, start_case
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+@pytest.fixture(scope="module")
+def xiangyun_case(api, browsers, elders_by_township):
+    """A 祥云镇 case waiting for the township review, with a document."""
+    case = start_case(api, elders_by_township["xiangyun"])
+    task = open_task(case, "township_review")
+    import io
+
+    browsers["caseworker"].post(
+        f"/cases/{case['id']}/documents",
+        {"file": (io.BytesIO(PNG), "a.png")},
+        content_type="multipart/form-data",
+    )
+    documents = api["caseworker"].get(f"/api/cases/{case['id']}").json["documents"]
+    assert documents
+    return {"case": case, "task": task, "document": documents[0]["id"]}
+
+
+def test_other_township_caseworker_gets_403_everywhere(browsers, api, xiangyun_case, elders_by_township):
+    other = browsers["caseworker2"]
+    case_id, task_id = xiangyun_case["case"]["id"], xiangyun_case["task"]["id"]
+    for url in (
+        f"/cases/{case_id}",
+        f"/cases/{case_id}/diagram.json",
+        f"/tasks/{task_id}",
+        f"/documents/{xiangyun_case['document']}",
+        f"/elders/{elders_by_township['xiangyun']}",
+        f"/cases/new?process=home_care_test&elder_id={elders_by_township['xiangyun']}",
+    ):
+        response = other.get(url)
+        assert response.status_code == 403, url
+        assert "无权" in response.text, url
+    for url, data in (
+        (f"/tasks/{task_id}/claim", {}),
+        (f"/tasks/{task_id}", {"f.decision": "approve"}),
+        (f"/cases/{case_id}/comments", {"comment": "看看"}),
+        (f"/tasks/{task_id}/release", {}),
+    ):
+        assert other.post(url, data).status_code == 403, url
+    caller = api["caseworker2"]
+    assert caller.get(f"/api/cases/{case_id}").status_code == 403
+    assert caller.get(f"/api/tasks/{task_id}").status_code == 403
+    assert caller.post(f"/api/tasks/{task_id}/claim").status_code == 403
+    refused = caller.post(f"/api/tasks/{task_id}/complete", {"data": {"decision": "approve"}})
+    assert refused.status_code == 403 and "无权" in refused.json["message"]
+    assert caller.get(f"/api/elders/{elders_by_township['xiangyun']}").status_code == 403
+    # ...and the case never shows in their inbox.
+    listing = caller.get("/api/tasks?scope=all").json
+    assert all(t["case_id"] != case_id for t in listing["items"])
+
+
+def test_the_townships_own_caseworker_and_county_roles_may_read(browsers, api, xiangyun_case):
+    case_id = xiangyun_case["case"]["id"]
+    for who in ("caseworker", "approver", "auditor", "village_assistant"):
+        assert browsers[who].get(f"/cases/{case_id}").status_code == 200, who
+    assert api["auditor"].get(f"/api/cases/{case_id}").status_code == 200
+
+
+def test_wrong_role_gets_403(browsers, api, xiangyun_case, elders_by_township):
+    task_id = xiangyun_case["task"]["id"]
+    # A review is the caseworker's: the village assistant may not see it, the assessor may not work it.
+    assert browsers["village_assistant"].get(f"/tasks/{task_id}").status_code == 403
+    assert browsers["assessor"].post(f"/tasks/{task_id}", {"f.decision": "approve"}).status_code == 403
+    assert (
+        api["assessor"].post(f"/api/tasks/{task_id}/complete", {"data": {"decision": "approve"}}).status_code
+        == 403
+    )
+    # Auditors read but never work or claim.
+    assert browsers["auditor"].get(f"/tasks/{task_id}").status_code == 200
+    assert api["auditor"].post(f"/api/tasks/{task_id}/claim").status_code == 403
+    assert (
+        browsers["auditor"]
+        .post(f"/cases/{xiangyun_case['case']['id']}/comments", {"comment": "x"})
+        .status_code
+        == 403
+    )
+    # Providers have no register of elders and start no cases.
+    assert browsers["provider"].get("/elders").status_code == 403
+    assert browsers["provider"].get(f"/elders/{elders_by_township['xiangyun']}").status_code == 403
+    assert browsers["provider"].get("/cases/new").status_code == 403
+    assert api["provider"].get("/api/elders").status_code == 403
+    started = api["provider"].post(
+        "/api/cases", {"process": "home_care_test", "elder_id": elders_by_township["xiangyun"]}
+    )
+    assert started.status_code == 403
+    # Only supervisors reassign.
+    caseworker_id = api["caseworker"].get("/api/me").json["id"]
+    assert (
+        api["caseworker"].post(f"/api/tasks/{task_id}/assign", {"assignee_id": caseworker_id}).status_code
+        == 403
+    )
+
+
+def test_village_assistant_cannot_start_a_case_for_another_village(api, elders_by_township):
+    response = api["village_assistant"].post(
+        "/api/cases", {"process": "home_care_test", "elder_id": elders_by_township["fantian"], "data": {}}
+    )
+    assert response.status_code == 403
+    assert "不在您的管辖范围" in response.json["message"]
+
+
+def test_provider_works_only_the_provider_steps(api, elders_by_township):
+    case = start_case(api, elders_by_township["xiangyun"])
+    task = advance_to(api, case, "provider_accept")
+    assert (
+        api["caseworker"]
+        .post(f"/api/tasks/{task['id']}/complete", {"data": {"accepted": True, "start_date": "2026-11-24"}})
+        .status_code
+        == 403
+    )
+    done = api["provider"].post(
+        f"/api/tasks/{task['id']}/complete", {"data": {"accepted": True, "start_date": "2026-11-24"}}
+    )
+    assert done.status_code == 200
