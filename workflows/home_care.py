@@ -16,7 +16,7 @@ from decimal import Decimal
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from . import cases, clock, elders, tasks
+from . import cases, clock, elders, enrolments, tasks
 from .diagram_functions.care import LOCAL, SIX_HELPS, amount, as_date, month_end
 from .errors import Conflict, NotFound, ValidationFailed
 from .models import Case, CaseStatus, HumanTask, Role, TaskStatus, User
@@ -314,42 +314,15 @@ def update_enrolment(session: Session, case, payload: Mapping) -> HomeCareEnrolm
 
 def end_enrolment(session: Session, case, payload: Mapping) -> HomeCareEnrolment | None:
     """End the enrolment (death, moving away, withdrawal, loss of eligibility); no further months open."""
-    enrolment = session.scalar(
-        select(HomeCareEnrolment).where(
-            HomeCareEnrolment.case_id == case.id, HomeCareEnrolment.status == EnrolmentStatus.ACTIVE
-        )
-    )
-    if enrolment is None:
-        return None
-    enrolment.status = EnrolmentStatus.ENDED
-    enrolment.end_reason = EndReason(payload["reason"])
-    enrolment.ended_on = elders.today()
-    enrolment.updated_at = clock.now()
-    session.flush()
-    return enrolment
+    return enrolments.end_active(session, HomeCareEnrolment, case, payload)
 
 
 def withdraw(session: Session, actor: User, elder_id: int, reason: str) -> list[int]:
     """Record the elder's request to leave the service: the enrolment case ends it."""
-    elders.require_role(actor, WITHDRAW_ROLES, "办理退出")
-    elder = elders.get_elder(session, actor, elder_id)
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationFailed("请填写退出原因", field_errors={"reason": "请填写退出原因"})
-    moved = cases.deliver_message(
-        session,
-        "home_care_withdrawn",
-        {"reason": reason, "by": actor.display_name, "on": elders.today().isoformat()},
-        actor=actor,
-        elder_id=elder.id,
+    return enrolments.request_withdrawal(
+        session, actor, elder_id, reason, message="home_care_withdrawn", roles=WITHDRAW_ROLES,
+        action="办理退出", nothing_running="{name}没有正在享受的政府购买居家养老服务",
     )
-    if not moved:
-        raise NotFound(f"{elder.name}没有正在享受的政府购买居家养老服务")
-    return moved
-
-
-# --------------------------------------------------------------------------------------------------
-# Service months
 
 
 def month_label(first: date) -> str:

@@ -16,12 +16,11 @@ from decimal import Decimal
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from . import cases, clock, elders, home_care, tasks
+from . import cases, clock, elders, enrolments, home_care, tasks
 from .diagram_functions.care import FREQUENCIES, as_date, month_end
-from .errors import Conflict, NotFound, ValidationFailed
+from .errors import Conflict, NotFound
 from .models import Case, CaseStatus, Role, User
 from .models.care import (
-    EndReason,
     EnrolmentStatus,
     Visit,
     VisitFrequency,
@@ -186,42 +185,15 @@ def change_frequency(session: Session, case, payload: Mapping) -> VisitingEnrolm
 
 def end_enrolment(session: Session, case, payload: Mapping) -> VisitingEnrolment | None:
     """Take the elder off the list (effect of `end_visiting_care`); no further periods open."""
-    enrolment = session.scalar(
-        select(VisitingEnrolment).where(
-            VisitingEnrolment.case_id == case.id, VisitingEnrolment.status == EnrolmentStatus.ACTIVE
-        )
-    )
-    if enrolment is None:
-        return None
-    enrolment.status = EnrolmentStatus.ENDED
-    enrolment.end_reason = EndReason(payload["reason"])
-    enrolment.ended_on = elders.today()
-    enrolment.updated_at = clock.now()
-    session.flush()
-    return enrolment
+    return enrolments.end_active(session, VisitingEnrolment, case, payload)
 
 
 def withdraw(session: Session, actor: User, elder_id: int, reason: str) -> list[int]:
     """Record the elder's wish to stop being visited: the enrolment case ends it."""
-    elders.require_role(actor, WITHDRAW_ROLES, "办理退出探访")
-    elder = elders.get_elder(session, actor, elder_id)
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationFailed("请填写退出原因", field_errors={"reason": "请填写退出原因"})
-    moved = cases.deliver_message(
-        session,
-        "visiting_care_withdrawn",
-        {"reason": reason, "by": actor.display_name, "on": elders.today().isoformat()},
-        actor=actor,
-        elder_id=elder.id,
+    return enrolments.request_withdrawal(
+        session, actor, elder_id, reason, message="visiting_care_withdrawn", roles=WITHDRAW_ROLES,
+        action="办理退出探访", nothing_running="{name}不是在册的探访关爱对象",
     )
-    if not moved:
-        raise NotFound(f"{elder.name}不是在册的探访关爱对象")
-    return moved
-
-
-# --------------------------------------------------------------------------------------------------
-# Visit periods
 
 
 def visit_seed(enrolment: VisitingEnrolment, elder: Elder, start: date, end: date) -> dict:
