@@ -165,8 +165,8 @@ REGISTER_FIELDS = frozenset(
     }
 )
 UPDATE_FIELDS = REGISTER_FIELDS | {"status", "deceased_on"}
-# Written on creation and audited; birth date and sex come from the ID number.
-_RECORD_FIELDS = (
+# Written on registration (and by roster imports); birth date and sex come from the ID number.
+REGISTERED_FIELDS = (
     "id_number",
     "name",
     "sex",
@@ -182,9 +182,9 @@ _RECORD_FIELDS = (
     "contacts",
     "guardian_name",
     "guardian_phone",
-    "status",
-    "deceased_on",
 )
+# Audited on every change.
+_RECORD_FIELDS = (*REGISTERED_FIELDS, "status", "deceased_on")
 
 
 class DuplicateElder(RegistryError):

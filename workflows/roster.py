@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from . import access, clock
 from .elders import (
     FIELD_LABELS,
+    REGISTERED_FIELDS,
     WRITE_ROLES,
     audit_text,
     clean_elder,
@@ -32,7 +33,7 @@ from .elders import (
     today,
 )
 from .errors import RegistryError
-from .models.elders import SUPPORT_FLAGS, Elder, ElderChange, ElderStatus
+from .models.elders import Elder, ElderChange, ElderStatus
 from .models.registry import Area, AreaLevel, User
 from .rules.idnumber import mask_id_number
 
@@ -456,20 +457,4 @@ def _insert(session: Session, actor: User, path: Path, rows: list[_Row]) -> int:
     return len(created)
 
 
-_INSERT_FIELDS = (
-    "id_number",
-    "name",
-    "sex",
-    "birth_date",
-    "phone",
-    "hukou_type",
-    "hukou_area_code",
-    "residence_area_code",
-    "address",
-    "living_arrangement",
-    *SUPPORT_FLAGS,
-    "severe_handicap_grade",
-    "contacts",
-    "guardian_name",
-    "guardian_phone",
-)
+_INSERT_FIELDS = REGISTERED_FIELDS
