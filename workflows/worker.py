@@ -34,4 +34,7 @@ def run_forever(make_session: sessionmaker[Session], interval: float = 5.0,
         done = run_once(make_session)
         if any(done.values()):
             log.info("worker: %s", done)
-        time.sleep(interval)
+        waited = 0.0
+        while waited < interval and not should_stop():  # stop promptly when told to
+            time.sleep(0.2)
+            waited += 0.2
