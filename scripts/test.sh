@@ -9,9 +9,10 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [[ "${DATABASE_URL:-
   echo "installing PostgreSQL (Debian package) ..."
   apt_install postgresql
 fi
-if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "noto.*cjk"; then
-  echo "installing Chromium and CJK fonts (Debian packages) for the browser tests ..."
-  apt_install chromium fonts-noto-cjk
+if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "noto.*cjk" \
+   || ! ls /usr/lib/chromium/locales/zh-CN.pak >/dev/null 2>&1; then
+  echo "installing Chromium, its Chinese locale and CJK fonts (Debian packages) for the browser tests ..."
+  apt_install chromium chromium-l10n fonts-noto-cjk
 fi
 
 if [[ "${DATABASE_URL:-}" == postgres* ]]; then

@@ -1,13 +1,16 @@
-"""Elder pages: find an elder in one's area, and their file (profile, 政策找人 matches, cases, assessments)."""
+"""Elder pages: find an elder in one's area, register one, and their file (profile, 政策找人 matches, cases,
+assessments)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from workflows import dossiers, elders
+from workflows.errors import DomainError, ValidationFailed
 
-from . import db
+from . import db, forms, undo
 from .auth import me
+from .i18n import _
 
 bp = Blueprint("elders", __name__)
 
@@ -22,7 +25,54 @@ def elder_list():
         q=q,
         elders=[dossiers.summarize_elder(session, e) for e in found],
         can_start=me().role in dossiers.START_ROLES,
+        can_register=me().role in elders.WRITE_ROLES,
     )
+
+
+@bp.route("/elders/new", methods=["GET", "POST"])
+def register():
+    """Register an elder on the form; a refusal comes back with the errors beside the fields, input kept."""
+    session = db()
+    schema, ui = dossiers.registration_form(session, me())
+    values: dict[str, list[str]] = {}
+    errors: dict[str, str] = {}
+    message, existing_id, can_open_existing = None, None, False
+    if request.method == "POST":
+        values = forms.compact(schema, forms.posted_values(request.form))
+        data, errors = forms.parse(schema, values)
+        try:
+            if errors:
+                raise ValidationFailed("表单填写有误，请按提示修改", field_errors=errors)
+            elder = dossiers.register_from_form(session, me(), data)
+        except DomainError as exc:
+            undo()
+            errors = exc.field_errors or {"_": exc.message}
+            # Field by field beside the inputs; the long summary only when a problem has no field to sit by.
+            shown = {f.path for f in _all_fields(forms.build_fields(schema, ui, values, {}))}
+            message = exc.message if set(errors) - shown else _("老人信息有误，请按提示修改")
+            existing_id = getattr(exc, "existing_id", None)
+            if existing_id is not None:
+                message = exc.message
+                can_open_existing = dossiers.can_read_elder(session, me(), existing_id)
+        else:
+            flash(_("已登记：{name}", name=elder.name), "success")
+            return redirect(url_for("elders.elder_page", elder_id=elder.id))
+    return render_template(
+        "elders/register.html",
+        fields=forms.build_fields(schema, ui, values, errors),
+        message=message,
+        general=[m for p, m in errors.items() if p == "_"],
+        existing_id=existing_id,
+        can_open_existing=can_open_existing,
+    ), (422 if message else 200)
+
+
+def _all_fields(fields):
+    for f in fields:
+        yield f
+        yield from _all_fields(f.children)
+        for row in f.rows:
+            yield from _all_fields(row)
 
 
 @bp.get("/elders/<int:elder_id>")

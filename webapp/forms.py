@@ -24,8 +24,8 @@ _sandbox = ImmutableSandboxedEnvironment(autoescape=True)
 
 @dataclass
 class Field:
-    """One field of a rendered form (kinds: text textarea integer number date select bool checkboxes file
-    object array)."""
+    """One field of a rendered form (kinds: text textarea integer number date select radio bool checkbox
+    checkboxes file object array)."""
 
     kind: str
     name: str  # the HTML name
@@ -48,7 +48,7 @@ class Field:
 
 def _options(schema: dict, ui: dict) -> list[tuple[str, str]]:
     if "oneOf" in schema or "anyOf" in schema:
-        choices = schema.get("oneOf") or schema.get("anyOf")
+        choices = schema.get("oneOf") or schema.get("anyOf") or []
         if all(isinstance(c, dict) and "const" in c for c in choices):
             return [(_text(c["const"]), c.get("title") or _text(c["const"])) for c in choices]
     if "enum" in schema:
@@ -82,7 +82,8 @@ def _kind(schema: dict, ui: dict) -> str:
     if _options(schema, ui):
         return "radio" if widget == "radio" else "select"
     if kind == "boolean":
-        return "bool"
+        # A yes/no pair by default; a single tick box (unticked: not stated) when the UI schema asks.
+        return "checkbox" if widget in ("checkbox", "CheckboxWidget") else "bool"
     if kind == "integer":
         return "integer"
     if kind == "number":
@@ -367,13 +368,37 @@ def render_instructions(template: str | None, data: dict) -> Markup:
     return Markup(text)
 
 
+# Case data never shown on the case page (routing facts the page shows elsewhere).
+HIDDEN_DATA = frozenset({"case_area_code"})
+
+
+def split_data(data: dict, labels: dict) -> tuple[dict, dict]:
+    """Case data as the case page lists it: the keys a form gives a title, then the process's own (raw)."""
+    named, other = {}, {}
+    for key, value in data.items():
+        if key in HIDDEN_DATA:
+            continue
+        if (labels.get(key) or {}).get("title"):
+            named[key] = value
+        else:
+            other[key] = value
+    return named, other
+
+
 def data_labels(schemas: list[dict]) -> dict:
     """Titles and option labels of case-data keys, from the forms that wrote them (the first form wins):
     {key: {"title": str, "options": {value: label}, "props": {...the same for nested keys}}}."""
     labels: dict = {}
     for schema in schemas:
         _merge_labels(schema, labels)
+    # Every step writes its own decision and comment over the last one's: the case holds the latest.
+    for key, title in ACT_TITLES.items():
+        if key in labels:
+            labels[key]["title"] = title
     return labels
+
+
+ACT_TITLES = {"decision": "最近一次办理决定", "comment": "最近一次办理意见"}
 
 
 def _merge_labels(schema: dict, into: dict) -> None:

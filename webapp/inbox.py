@@ -31,7 +31,7 @@ def _task_context(task_id: str, *, values=None, errors=None, comment: str = "", 
     session = db()
     opened = inbox.open_task(session, me(), task_id)
     task = opened.task
-    step = tasks.form_of(session, task)
+    step = dossiers.step_form(session, me(), task)
     case = cases.get_case(session, me(), task.case_id)
     data = cases.case_data(case)
     schema = step.get("form")
@@ -42,6 +42,8 @@ def _task_context(task_id: str, *, values=None, errors=None, comment: str = "", 
     fields = forms.build_fields(schema, ui, values, errors)
     shown = _paths(fields)
     has_comment = "comment" in ((schema or {}).get("properties") or {})
+    decision = ((schema or {}).get("properties") or {}).get("decision") or {}
+    offered = [c.get("const") for c in decision.get("oneOf") or []] + list(decision.get("enum") or [])
     comment_error = errors.get("comment") if not has_comment else None
     general = [m for p, m in errors.items() if p not in shown and p != "comment" and p != "_"] + (
         [errors["_"]] if "_" in errors else []
@@ -56,6 +58,7 @@ def _task_context(task_id: str, *, values=None, errors=None, comment: str = "", 
         "elder": elder,
         "fields": fields,
         "has_comment_field": has_comment,
+        "can_send_back": any(value in ("send_back", "退回") for value in offered),
         "comment": comment,
         "comment_error": comment_error,
         "general_errors": general,
@@ -85,7 +88,7 @@ def task_page(task_id: str):
 def complete(task_id: str):
     session = db()
     opened = inbox.open_task(session, me(), task_id)
-    step = tasks.form_of(session, opened.task)
+    step = dossiers.step_form(session, me(), opened.task)
     schema = step.get("form")
     values = forms.compact(schema, forms.posted_values(request.form))
     comment = (request.form.get("comment") or "").strip()

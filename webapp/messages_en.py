@@ -224,4 +224,16 @@ MESSAGES: dict[str, str] = {
     "月": "month",
     "次": "time",
     "天": "day",
+    # Registering an elder
+    "登记老人": "Register an elder",
+    "老人信息有误，请按提示修改": "Some details are wrong; please correct the fields marked",
+    "已登记：{name}": "Registered: {name}",
+    "查看已登记的老人档案 #{id}": "Open the registered elder #{id}",
+    "带 * 的为必填项。出生日期、性别和年龄按身份证号计算。登记后可为老人发起业务。": (
+        "Fields marked * are required. Birth date, sex and age come from the ID number. "
+        "Once registered, cases can be started for the elder."
+    ),
+    "登记": "Register",
+    "取消": "Cancel",
+    "流程内部数据（{n} 项）": "Process data ({n} items)",
 }

@@ -216,7 +216,11 @@ SCHEMAS = {
             "elder_id": {"type": "integer"},
             "data": {
                 "type": "object",
-                "description": "首个环节的表单数据（若该环节由发起人办理，将一并提交）",
+                "description": (
+                    "申请表数据：home_care、admission、visiting_care、assessment 按各自的申请表"
+                    "（如 bpmn/home_care/forms/home_care_application.json）；"
+                    "其他流程为首个环节的表单数据（若该环节由发起人办理，将一并提交）"
+                ),
             },
             "comment": {"type": "string"},
         },

@@ -85,6 +85,7 @@ def init_app(app: Flask) -> None:
         label=i18n.label,
         now=clock.now,
         data_labels=forms.data_labels,
+        split_data=forms.split_data,
         vendor_ready=lambda package: (VENDOR.get(package) or Path("/nonexistent")).is_dir(),
     )
     app.jinja_env.filters.update(localtime=i18n.local_time, localdate=i18n.local_date, nl2br=i18n.nl2br)

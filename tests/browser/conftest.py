@@ -1,5 +1,9 @@
 """Browser tests: the real app served by a real WSGI server on a free loopback port, with a fresh SQLite
-database, driven by Playwright in Debian's headless Chromium. Screenshots go to test-artifacts/."""
+database and the shipped processes, driven by Playwright in Debian's headless Chromium. Screenshots go to
+test-artifacts/.
+
+The server answers on the test's clock (a `ManualClock` every request runs under), so a journey can move
+time on, e.g. into the next service month, and run the background jobs on that same clock."""
 
 from __future__ import annotations
 
@@ -7,22 +11,32 @@ import os
 import shutil
 import socket
 import threading
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from workflows import demo, processes
+from workflows import clock, demo, processes
+from workflows.config import bpmn_dir
 from workflows.db import make_engine, session_factory
-from workflows.models import Base, Elder
+from workflows.models import Base, Role
+from workflows.users import create_user
 
 CHROMIUM = os.environ.get("ELDERCARE_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+# The browser's own widgets (date fields, file pickers) in Chinese, as on a county office's PC.
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--lang=zh-CN"]
 PASSWORD = "browser-test-1"
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
-JOURNEY = Path(__file__).resolve().parent / "journey"
+# A Monday, 09:00 in Beijing: the day the journey starts.
+START = datetime(2026, 11, 16, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+# Providers besides the demo's county-wide one: another county-wide, and one serving 番田镇 only.
+EXTRA_PROVIDERS = (
+    ("provider_county2", "温县夕阳红家政服务有限公司", "410825"),
+    ("provider_fantian", "番田镇爱心助老服务站", "410825101"),
+)
 LAPTOP = {"width": 1366, "height": 768}
 PHONE = {"width": 390, "height": 844}
 
@@ -35,35 +49,54 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _on_clock(wsgi_app, source):
+    """Run every request under the test's clock (the server's threads do not inherit the test's context)."""
+
+    def app(environ, start_response):
+        with clock.using(source):
+            return wsgi_app(environ, start_response)
+
+    return app
+
+
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory):
-    """The app on http://127.0.0.1:<port>, its database and the elders the journey uses."""
+    """The app on http://127.0.0.1:<port> on the journey's clock, its database, and that clock."""
     folder = tmp_path_factory.mktemp("browser")
     url = f"sqlite:///{folder / 'browser.sqlite'}"
     engine = make_engine(url)
     Base.metadata.create_all(engine)
-    with session_factory(engine).begin() as session:
+    journey_clock = clock.ManualClock(START)
+    with clock.using(journey_clock), session_factory(engine).begin() as session:
         demo.load_demo_registry(session, PASSWORD)
-        processes.deploy(session, None, processes.read_bundle(JOURNEY))
-        elder = session.scalar(
-            select(Elder)
-            .where(Elder.residence_area_code == "410825100201", Elder.dibao.is_(True))
-            .order_by(Elder.id)
-        ) or session.scalar(
-            select(Elder).where(Elder.residence_area_code == "410825100201").order_by(Elder.id)
-        )
-        elder_info = {"id": elder.id, "name": elder.name}
+        processes.deploy(session, None, processes.read_bundle(bpmn_dir()))
+        for username, name, area in EXTRA_PROVIDERS:
+            create_user(
+                session,
+                username=username,
+                display_name=name,
+                role=Role.PROVIDER,
+                area_code=area,
+                password=PASSWORD,
+            )
     from webapp import create_app
 
     app = create_app(
         {"DATABASE_URL": url, "SECRET_KEY": "browser-tests", "UPLOAD_DIR": str(folder / "uploads")}
     )
+    app.wsgi_app = _on_clock(app.wsgi_app, journey_clock)
     port = _free_port()
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield {"url": f"http://127.0.0.1:{port}", "engine": engine, "elder": elder_info, "folder": folder}
+        yield {
+            "url": f"http://127.0.0.1:{port}",
+            "engine": engine,
+            "sessions": session_factory(engine),
+            "clock": journey_clock,
+            "folder": folder,
+        }
     finally:
         server.shutdown()
         thread.join(timeout=10)
@@ -75,7 +108,9 @@ def live_server(tmp_path_factory):
 def chromium():
     playwright_api = pytest.importorskip("playwright.sync_api")
     with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        # The browser's UI language comes from the environment (needs Debian's chromium-l10n; else English).
+        env = {**os.environ, "LANG": "zh_CN.UTF-8", "LANGUAGE": "zh_CN:zh"}
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True, env=env)
         yield browser
         browser.close()
 

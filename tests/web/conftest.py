@@ -1,21 +1,27 @@
-"""A real app on a fresh SQLite file: the demo county's registry (one user per role), the test diagram
-deployed, and a client per role signed in through the login form (CSRF on, as in production)."""
+"""A real app on a fresh SQLite file: the demo county's registry (one user per role), the shipped processes
+deployed, and a client per role signed in through the login form (CSRF on, as in production).
+
+Home care allows one running application per elder, so a test that starts a case registers its own elder
+(`make_elder`), with a valid assessment unless it wants the assessment call activity."""
 
 from __future__ import annotations
 
+import itertools
 import re
-from pathlib import Path
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import select
 
-from workflows import demo, processes
+from workflows import demo, elders, processes
+from workflows.config import bpmn_dir
 from workflows.db import make_engine, session_factory
 from workflows.models import Base, Elder, User
+from workflows.rules.assessment import ITEMS, AssessmentReason, score_assessment
+from workflows.rules.idnumber import compute_check_char
 
 PASSWORD = "test-password-1"
-JOURNEY = Path(__file__).resolve().parent.parent / "browser" / "journey"
-PROCESS = "home_care_test"
+PROCESS = "home_care"
 ROLES = (
     "caseworker",
     "caseworker2",
@@ -38,7 +44,7 @@ def web_db(tmp_path_factory):
     Base.metadata.create_all(engine)
     with session_factory(engine).begin() as session:
         demo.load_demo_registry(session, PASSWORD)
-        processes.deploy(session, None, processes.read_bundle(JOURNEY))
+        processes.deploy(session, None, processes.read_bundle(bpmn_dir()))
     yield url, folder, engine
     engine.dispose()
 
@@ -158,8 +164,73 @@ def api(app):
 
 
 APPLICATION = {
-    "applicant_relation": "proxy",
-    "services_wanted": ["meal", "cleaning"],
-    "living_situation": "独居，行动不便",
-    "consent": True,
+    "applicant_type": "proxy",
+    "applicant_name": "李秀梅",
+    "applicant_phone": "13812345678",
+    "requested_services": ["meal", "cleaning"],
+    "application_note": "独居，行动不便",
 }
+VILLAGES = {"xiangyun": "410825100201", "fantian": "410825101201"}
+_BANDS = {"intact": 90, "mild": 75, "moderate": 50, "severe": 40, "complete": 20}
+
+
+def id_number(birth: date, seq: int) -> str:
+    first17 = f"410825{birth:%Y%m%d}{seq:03d}"
+    return first17 + compute_check_char(first17)
+
+
+def item_scores(total: int) -> dict[str, int]:
+    """GB/T 42195 item scores adding up to `total`."""
+    scores = {item.key: item.max_score for item in ITEMS}
+    missing = sum(scores.values()) - total
+    for item in ITEMS:
+        cut = min(missing, scores[item.key])
+        scores[item.key] -= cut
+        missing -= cut
+    return scores
+
+
+@pytest.fixture(scope="session")
+def make_elder(web_db):
+    """Register a fresh elder (on 低保, living alone) in a village of 祥云镇 or 番田镇 and return its id;
+    `level` records a valid capability assessment (None: never assessed)."""
+    _, _, engine = web_db
+    serial = itertools.count(1)
+
+    def make(level: str | None = "moderate", *, township: str = "xiangyun", name: str = "测试老人") -> int:
+        with session_factory(engine).begin() as session:
+            admin = session.scalar(select(User).where(User.username == "admin"))
+            assessor = session.scalar(select(User).where(User.username == "assessor"))
+            while True:
+                n = next(serial)
+                number = id_number(date(1944, 1, 1) + timedelta(days=n), 900 + n % 99)
+                if session.scalar(select(Elder.id).where(Elder.id_number == number)) is None:
+                    break
+            elder = elders.register_elder(
+                session,
+                admin,
+                {
+                    "name": name,
+                    "id_number": number,
+                    "phone": "13912345678",
+                    "hukou_type": "rural",
+                    "residence_area_code": VILLAGES[township],
+                    "address": f"{n % 12 + 1}组{n}号",
+                    "living_arrangement": "living_alone",
+                    "dibao": True,
+                },
+            )
+            if level is not None:
+                items = item_scores(_BANDS[level])
+                elders.record_assessment(
+                    session,
+                    assessor,
+                    elder.id,
+                    score_assessment(items),
+                    elders.today() - timedelta(days=10),
+                    AssessmentReason.INITIAL,
+                    items=items,
+                )
+            return elder.id
+
+    return make

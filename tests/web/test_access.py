@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import pytest
 
+from workflows import elders
+
 from .helpers import advance_to, open_task, start_case
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
 @pytest.fixture(scope="module")
-def xiangyun_case(api, browsers, elders_by_township):
+def xiangyun_case(api, browsers, make_elder):
     """A 祥云镇 case waiting for the township review, with a document."""
-    case = start_case(api, elders_by_township["xiangyun"])
+    case = start_case(api, make_elder())
     task = open_task(case, "township_review")
     import io
 
@@ -36,14 +38,14 @@ def test_other_township_caseworker_gets_403_everywhere(browsers, api, xiangyun_c
         f"/tasks/{task_id}",
         f"/documents/{xiangyun_case['document']}",
         f"/elders/{elders_by_township['xiangyun']}",
-        f"/cases/new?process=home_care_test&elder_id={elders_by_township['xiangyun']}",
+        f"/cases/new?process=home_care&elder_id={elders_by_township['xiangyun']}",
     ):
         response = other.get(url)
         assert response.status_code == 403, url
         assert "无权" in response.text, url
     for url, data in (
         (f"/tasks/{task_id}/claim", {}),
-        (f"/tasks/{task_id}", {"f.decision": "approve"}),
+        (f"/tasks/{task_id}", {"f.decision": "pass"}),
         (f"/cases/{case_id}/comments", {"comment": "看看"}),
         (f"/tasks/{task_id}/release", {}),
     ):
@@ -52,7 +54,7 @@ def test_other_township_caseworker_gets_403_everywhere(browsers, api, xiangyun_c
     assert caller.get(f"/api/cases/{case_id}").status_code == 403
     assert caller.get(f"/api/tasks/{task_id}").status_code == 403
     assert caller.post(f"/api/tasks/{task_id}/claim").status_code == 403
-    refused = caller.post(f"/api/tasks/{task_id}/complete", {"data": {"decision": "approve"}})
+    refused = caller.post(f"/api/tasks/{task_id}/complete", {"data": {"decision": "pass"}})
     assert refused.status_code == 403 and "无权" in refused.json["message"]
     assert caller.get(f"/api/elders/{elders_by_township['xiangyun']}").status_code == 403
     # ...and the case never shows in their inbox.
@@ -71,9 +73,9 @@ def test_wrong_role_gets_403(browsers, api, xiangyun_case, elders_by_township):
     task_id = xiangyun_case["task"]["id"]
     # A review is the caseworker's: the village assistant may not see it, the assessor may not work it.
     assert browsers["village_assistant"].get(f"/tasks/{task_id}").status_code == 403
-    assert browsers["assessor"].post(f"/tasks/{task_id}", {"f.decision": "approve"}).status_code == 403
+    assert browsers["assessor"].post(f"/tasks/{task_id}", {"f.decision": "pass"}).status_code == 403
     assert (
-        api["assessor"].post(f"/api/tasks/{task_id}/complete", {"data": {"decision": "approve"}}).status_code
+        api["assessor"].post(f"/api/tasks/{task_id}/complete", {"data": {"decision": "pass"}}).status_code
         == 403
     )
     # Auditors read but never work or claim.
@@ -91,7 +93,7 @@ def test_wrong_role_gets_403(browsers, api, xiangyun_case, elders_by_township):
     assert browsers["provider"].get("/cases/new").status_code == 403
     assert api["provider"].get("/api/elders").status_code == 403
     started = api["provider"].post(
-        "/api/cases", {"process": "home_care_test", "elder_id": elders_by_township["xiangyun"]}
+        "/api/cases", {"process": "home_care", "elder_id": elders_by_township["xiangyun"]}
     )
     assert started.status_code == 403
     # Only supervisors reassign.
@@ -104,22 +106,16 @@ def test_wrong_role_gets_403(browsers, api, xiangyun_case, elders_by_township):
 
 def test_village_assistant_cannot_start_a_case_for_another_village(api, elders_by_township):
     response = api["village_assistant"].post(
-        "/api/cases", {"process": "home_care_test", "elder_id": elders_by_township["fantian"], "data": {}}
+        "/api/cases", {"process": "home_care", "elder_id": elders_by_township["fantian"], "data": {}}
     )
     assert response.status_code == 403
     assert "不在您的管辖范围" in response.json["message"]
 
 
-def test_provider_works_only_the_provider_steps(api, elders_by_township):
-    case = start_case(api, elders_by_township["xiangyun"])
+def test_provider_works_only_the_provider_steps(api, make_elder):
+    case = start_case(api, make_elder())
     task = advance_to(api, case, "provider_accept")
-    assert (
-        api["caseworker"]
-        .post(f"/api/tasks/{task['id']}/complete", {"data": {"accepted": True, "start_date": "2026-11-24"}})
-        .status_code
-        == 403
-    )
-    done = api["provider"].post(
-        f"/api/tasks/{task['id']}/complete", {"data": {"accepted": True, "start_date": "2026-11-24"}}
-    )
+    accept = {"decision": "accept", "planned_start_on": elders.today().isoformat()}
+    assert api["caseworker"].post(f"/api/tasks/{task['id']}/complete", {"data": accept}).status_code == 403
+    done = api["provider"].post(f"/api/tasks/{task['id']}/complete", {"data": accept})
     assert done.status_code == 200

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from workflows import tokens
+from workflows import elders, tokens
 from workflows.models import User
 from workflows.rules.idnumber import compute_check_char
 
@@ -44,11 +44,12 @@ def test_tokens_are_stored_hashed_and_expire(app, db_session):
     assert garbage.status_code == 401
 
 
-def test_start_a_case_read_it_and_work_its_tasks(api, elders_by_township):
-    case = start_case(api, elders_by_township["xiangyun"])
+def test_start_a_case_read_it_and_work_its_tasks(api, make_elder):
+    case = start_case(api, make_elder())
     assert case["status"] == "running" and case["version"] == 1 and case["process"] == PROCESS
-    assert case["data"]["services_wanted"] == ["meal", "cleaning"]
-    assert [e["kind"] for e in case["events"]] == ["started", "task_completed"]
+    assert case["data"]["requested_services"] == ["meal", "cleaning"]
+    assert (case["data"]["household"], case["data"]["eligibility"]) == ("dibao", "eligible")
+    assert [e["kind"] for e in case["events"]] == ["started"]
     task = open_task(case, "township_review")
     assert task["due_at"] and task["due_at"].endswith("+08:00")
 
@@ -59,11 +60,11 @@ def test_start_a_case_read_it_and_work_its_tasks(api, elders_by_township):
 
     detail = api["caseworker"].get(f"/api/tasks/{task['id']}").json
     assert detail["form"]["properties"]["decision"]["oneOf"][0] == {
-        "const": "approve",
-        "title": "初审通过，报评估",
+        "const": "pass",
+        "title": "同意，报县民政局审批",
     }
     assert detail["case"]["id"] == case["id"] and detail["can_complete"] and detail["can_claim"]
-    assert "meal、cleaning" in detail["instructions"]
+    assert "助餐、助洁" in detail["instructions"]
 
     claimed = api["caseworker"].post(f"/api/tasks/{task['id']}/claim")
     assert claimed.status_code == 200 and claimed.json["assignee_id"] is not None
@@ -71,37 +72,44 @@ def test_start_a_case_read_it_and_work_its_tasks(api, elders_by_township):
 
     invalid = api["caseworker"].post(f"/api/tasks/{task['id']}/complete", {"data": {"decision": "maybe"}})
     assert invalid.status_code == 422
-    assert invalid.json["field_errors"] == {"decision": "不是允许的选项", "visit_date": "此项为必填项"}
+    assert invalid.json["field_errors"] == {
+        "decision": "不是允许的选项",
+        "home_visit_on": "此项为必填项",
+        "verification": "此项为必填项",
+    }
     assert invalid.json["message"] == "表单填写有误，请按提示修改"
 
-    done = api["caseworker"].post(
-        f"/api/tasks/{task['id']}/complete",
-        {"data": {"decision": "approve", "visit_date": "2026-11-20"}, "comment": "属实"},
-    )
+    review = {"decision": "pass", "home_visit_on": elders.today().isoformat(), "verification": "属实"}
+    done = api["caseworker"].post(f"/api/tasks/{task['id']}/complete", {"data": review, "comment": "已入户"})
     assert done.status_code == 200
-    assert [t["step"] for t in done.json["next_tasks"]] == ["capability_assessment"]
-    assert done.json["next_tasks"][0]["role"] == "assessor"
+    assert [t["step"] for t in done.json["next_tasks"]] == ["county_approval"]
+    assert done.json["next_tasks"][0]["role"] == "approver"
 
-    twice = api["caseworker"].post(
-        f"/api/tasks/{task['id']}/complete", {"data": {"decision": "approve", "visit_date": "2026-11-20"}}
-    )
+    twice = api["caseworker"].post(f"/api/tasks/{task['id']}/complete", {"data": review})
     assert twice.status_code == 409 and "已由王建华（祥云镇经办人）于" in twice.json["message"]
     assert api["caseworker"].post(f"/api/tasks/{task['id']}/claim").status_code == 409
 
     after = api["caseworker"].get(f"/api/cases/{case['id']}").json
-    assert any(e["comment"] == "属实" for e in after["events"])
-    assert after["open_tasks"][0]["step"] == "capability_assessment"
+    assert any(e["comment"] == "已入户" for e in after["events"])
+    assert after["open_tasks"][0]["step"] == "county_approval"
 
 
-def test_send_back_without_comment_is_422(api, elders_by_township):
-    case = start_case(api, elders_by_township["xiangyun"])
+def test_send_back_without_comment_is_422(api, make_elder):
+    case = start_case(api, make_elder())
     task = advance_to(api, case, "county_approval")
     refused = api["approver"].post(f"/api/tasks/{task['id']}/complete", {"data": {"decision": "send_back"}})
-    assert refused.status_code == 422 and "必须填写意见" in refused.json["field_errors"]["comment"]
+    assert refused.status_code == 422 and refused.json["field_errors"] == {"comment": "此项为必填项"}
     sent = api["approver"].post(
-        f"/api/tasks/{task['id']}/complete", {"data": {"decision": "send_back"}, "comment": "请补充入户照片"}
+        f"/api/tasks/{task['id']}/complete", {"data": {"decision": "send_back", "comment": "请补充入户照片"}}
     )
     assert sent.status_code == 200 and sent.json["next_tasks"][0]["step"] == "township_review"
+
+
+def test_a_periodic_process_cannot_be_started_by_hand(api, make_elder):
+    refused = api["caseworker"].post(
+        "/api/cases", {"process": "home_care_month", "elder_id": make_elder(), "data": {}}
+    )
+    assert refused.status_code == 422 and "自动发起" in refused.json["message"]
 
 
 def test_not_found_and_bad_requests(api):
@@ -156,6 +164,6 @@ def test_processes_list(api):
     items = api["caseworker"].get("/api/processes").json["items"]
     assert {k: v for k, v in next(i for i in items if i["key"] == PROCESS).items() if k != "deployed_at"} == {
         "key": PROCESS,
-        "name": "居家养老服务申请（测试流程）",
+        "name": "政府购买居家养老服务",
         "version": 1,
     }

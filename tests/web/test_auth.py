@@ -84,10 +84,10 @@ def test_login_redirects_only_within_the_site(app):
     assert response.headers["Location"] in ("/inbox", "/")
 
 
-def test_forms_carry_csrf_tokens_and_posts_without_them_are_refused(app, browsers, api, elders_by_township):
+def test_forms_carry_csrf_tokens_and_posts_without_them_are_refused(app, browsers, api, make_elder):
     from .helpers import open_task, start_case
 
-    case = start_case(api, elders_by_township["xiangyun"])
+    case = start_case(api, make_elder())
     task = open_task(case, "township_review")
     cw = browsers["caseworker"]
     page = cw.get(f"/tasks/{task['id']}")
@@ -95,7 +95,7 @@ def test_forms_carry_csrf_tokens_and_posts_without_them_are_refused(app, browser
     assert len(forms) >= 3  # the task form, claim, upload, language, logout
     for form in forms:
         assert 'name="csrf_token"' in form
-    refused = cw.client.post(f"/tasks/{task['id']}", data={"f.decision": "approve"})
+    refused = cw.client.post(f"/tasks/{task['id']}", data={"f.decision": "pass"})
     assert refused.status_code == 400 and "CSRF" in refused.text
     assert cw.client.post(f"/tasks/{task['id']}/claim").status_code == 400
     assert cw.client.post("/logout").status_code == 400

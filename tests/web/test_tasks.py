@@ -1,5 +1,7 @@
-"""The task page: forms from JSON Schema, errors in Chinese beside the fields with the input kept, send-back
-needs a comment, a task completed meanwhile is a clear 409 with nothing lost; documents and comments."""
+"""Starting cases and working tasks on the pages, on the shipped processes: the application form of each
+starter, forms from JSON Schema, errors in Chinese beside the fields with the input kept, send-back needs a
+comment, the dispatch offers only valid providers, a task completed meanwhile is a clear 409 with nothing
+lost; documents and comments."""
 
 from __future__ import annotations
 
@@ -7,53 +9,63 @@ import io
 import re
 
 import pytest
+from sqlalchemy import func, select
 
 from webapp import forms
+from workflows import elders
+from workflows.db import session_factory
+from workflows.models import Case, Role, User
 
-from .conftest import PROCESS
+from .conftest import PASSWORD, PROCESS
 from .helpers import advance_to, open_task, start_case
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 128
 
 
-def test_start_page_renders_every_kind_of_field(browsers, elders_by_township):
-    page = browsers["village_assistant"].get(
-        f"/cases/new?process={PROCESS}&elder_id={elders_by_township['xiangyun']}"
-    )
-    assert page.status_code == 200
-    html = page.text
-    assert (
-        '<select id="id_f_applicant_relation"' in html
-        and '<option value="proxy"' in html
-        and "协理员代办" in html
-    )
-    assert html.count('name="f.services_wanted"') == 6 and "生活照料" in html  # enumNames as labels
-    assert 'id="id_f_monthly_income"' in html and 'step="any"' in html
-    assert 'id="id_f_household_size"' in html and 'max="20"' in html
-    assert 'type="date"' in html
-    assert '<textarea id="id_f_living_situation"' in html
-    assert "<legend>监护人</legend>" in html and 'id="id_f_guardian_phone"' in html  # nested object
-    assert 'data-repeat="f.family_members"' in html and "<template>" in html and "__i__" in html  # rows
-    assert 'type="file" id="id_f_id_card_photo"' in html
-    assert 'name="f.consent" value="true"' in html  # boolean as 是/否
-    assert "老人档案编号：" + str(elders_by_township["xiangyun"]) in html  # instructions over case data
+def error_of(html: str, path: str) -> str | None:
+    """The error shown beside the field at `path` (None when it has none)."""
+    match = re.search(r'data-path="' + re.escape(path) + r'"(.*?)(?=data-path=|$)', html, flags=re.S)
+    assert match, f"no field {path}"
+    found = re.search(r'class="error"[^>]*>([^<]+)<', match.group(1))
+    return found.group(1) if found else None
 
 
-def test_refused_form_shows_chinese_errors_beside_fields_and_keeps_the_input(browsers, elders_by_township):
+def test_start_page_offers_the_startable_processes_and_the_application_form(browsers, make_elder):
+    elder_id = make_elder()
     va = browsers["village_assistant"]
-    url = f"/cases/new?process={PROCESS}&elder_id={elders_by_township['xiangyun']}"
+    listing = va.get(f"/cases/new?elder_id={elder_id}").text
+    offered = set(re.findall(r'name="process" value="([a-z_]+)"', listing))
+    # Periodic cases are opened by the background job; admission is taken by the township.
+    assert offered == {"home_care", "home_adaptation", "visiting_care", "assessment"}
+    assert "home_care" in re.findall(
+        r'name="process" value="([a-z_]+)"', browsers["caseworker"].get("/cases/new").text
+    )
+    assert "admission" in re.findall(
+        r'name="process" value="([a-z_]+)"', browsers["caseworker"].get("/cases/new").text
+    )
+
+    html = va.get(f"/cases/new?process={PROCESS}&elder_id={elder_id}").text
+    assert "居家养老服务申请" in html and "请核实老人身份证件" in html  # the starter's title, instructions
+    assert '<select id="id_f_applicant_type"' in html and "村(居)协理员代办" in html
+    assert html.count('name="f.requested_services"') == 6 and "生活照料" in html  # 六助 as tick boxes
+    assert '<textarea id="id_f_application_note"' in html
+    assert 'id="id_f_applicant_phone"' in html
+
+
+def test_refused_application_shows_chinese_errors_beside_fields_and_keeps_the_input(
+    browsers, make_elder, db_session
+):
+    elder_id = make_elder()
+    va = browsers["village_assistant"]
+    url = f"/cases/new?process={PROCESS}&elder_id={elder_id}"
     response = va.post(
         url,
         {
             "process": PROCESS,
-            "elder_id": elders_by_township["xiangyun"],
-            "f.applicant_relation": "proxy",
-            "f.services_wanted": ["meal", "bathing"],
-            "f.monthly_income": "三百",
-            "f.household_size": "50",
-            "f.guardian.phone": "12345",
-            "f.family_members.0.name": "",
-            "f.family_members.3.name": "李四",
+            "elder_id": elder_id,
+            "f.applicant_type": "family",
+            "f.applicant_phone": "12345",
+            "f.application_note": "老人独居，右腿不便",
             "comment": "先交一部分",
         },
         token_from=url,
@@ -61,152 +73,290 @@ def test_refused_form_shows_chinese_errors_beside_fields_and_keeps_the_input(bro
     assert response.status_code == 422
     html = response.text
     assert "表单填写有误" in html
+    assert error_of(html, "applicant_name") == "家属申请或代办时须填写申请人姓名"
+    assert error_of(html, "applicant_relation") == "家属申请时须填写与老人的关系"
+    assert "电话号码格式错误" in error_of(html, "applicant_phone")
+    assert error_of(html, "requested_services") == "请至少选择一项“六助”服务"
+    assert error_of(html, "applicant_type") is None
+    # What was typed comes back as typed.
+    assert re.search(r'<option value="family"\s+selected', html)
+    assert 'value="12345"' in html and "老人独居，右腿不便</textarea>" in html and "先交一部分" in html
+    assert db_session.scalar(select(func.count()).select_from(Case).where(Case.elder_id == elder_id)) == 0
 
-    def error_of(path):
-        block = re.search(r'data-path="' + re.escape(path) + r'".*?(?=data-path=|$)', html, flags=re.S).group(
-            0
-        )
-        found = re.search(r'class="error"[^>]*>([^<]+)<', block)
-        return found.group(1) if found else None
-
-    assert error_of("monthly_income") == "应为数字"
-    assert error_of("living_situation") == "此项为必填项"
-    assert error_of("consent") == "此项为必填项"
-    # Typed values come back as typed, rows renumbered without the empty one.
-    assert 'value="三百"' in html and 'value="50"' in html and 'value="12345"' in html
-    assert re.search(r'name="f.services_wanted" value="bathing" checked', html)
-    assert 'name="f.family_members.0.name" value="李四"' in html
-    assert "先交一部分" in html
-    # Fix the number: now the schema speaks, field by field.
-    response = va.post(
+    ok = va.post(
         url,
         {
             "process": PROCESS,
-            "elder_id": elders_by_township["xiangyun"],
-            "f.applicant_relation": "proxy",
-            "f.services_wanted": "meal",
-            "f.monthly_income": "300",
-            "f.household_size": "50",
-            "f.guardian.phone": "12345",
-            "f.family_members.0.name": "李四",
-            "f.living_situation": "独居",
-            "f.consent": "true",
+            "elder_id": elder_id,
+            "f.applicant_type": "family",
+            "f.applicant_name": "王小明",
+            "f.applicant_relation": "儿子",
+            "f.applicant_phone": "13812345678",
+            "f.requested_services": ["meal", "bathing"],
+            "comment": "家属已签字",
         },
         token_from=url,
     )
-    assert response.status_code == 422
-    html = response.text
-    assert error_of("household_size") == "不能大于 20"
-    assert error_of("guardian.phone") == "格式不正确"
-    assert error_of("family_members.0.relation") == "此项为必填项"
+    assert ok.status_code == 302 and re.search(r"/cases/\d+$", ok.headers["Location"])
+    case = db_session.scalar(select(Case).where(Case.elder_id == elder_id))
+    assert case.process_key == "home_care" and case.started_by is not None
+    page = va.get(ok.headers["Location"]).text
+    assert "家属已签字" in page  # the remark is on the case's trail
 
-
-def test_nothing_is_started_when_the_first_form_is_refused(api, elders_by_township):
-    before = api["caseworker"].get("/api/tasks?scope=all").json["total"]
-    response = api["village_assistant"].post(
-        "/api/cases",
+    # One running application per elder: the second is refused, in Chinese, on the same page.
+    again = va.post(
+        url,
         {
             "process": PROCESS,
-            "elder_id": elders_by_township["xiangyun"],
-            "data": {"applicant_relation": "proxy"},
+            "elder_id": elder_id,
+            "f.applicant_type": "self",
+            "f.requested_services": "meal",
         },
+        token_from=url,
+    )
+    assert again.status_code == 422 and f"已有在办的居家养老服务申请（案件 #{case.id}）" in again.text
+
+
+def test_nothing_is_started_when_the_application_is_refused(api, make_elder, db_session):
+    elder_id = make_elder()
+    response = api["village_assistant"].post(
+        "/api/cases", {"process": PROCESS, "elder_id": elder_id, "data": {"applicant_type": "proxy"}}
     )
     assert response.status_code == 422
-    assert response.json["field_errors"]["services_wanted"] == "此项为必填项"
-    assert api["caseworker"].get("/api/tasks?scope=all").json["total"] == before
+    assert response.json["field_errors"] == {
+        "requested_services": "请至少选择一项“六助”服务",
+        "applicant_name": "家属申请或代办时须填写申请人姓名",
+        "applicant_phone": "请填写申请人联系电话",
+    }
+    assert db_session.scalar(select(func.count()).select_from(Case).where(Case.elder_id == elder_id)) == 0
 
 
-def test_complete_through_the_page_then_a_second_submit_is_a_clear_conflict(
-    browsers, api, elders_by_township
-):
-    case = start_case(api, elders_by_township["xiangyun"])
+def test_other_starters_take_their_own_forms(browsers, api, make_elder, web_db, db_session):
+    elder_id = make_elder()
+    # Visiting care: the assistant's survey note goes to the township's confirmation.
+    visit = api["village_assistant"].post(
+        "/api/cases", {"process": "visiting_care", "elder_id": elder_id, "data": {"note": "独居，子女在外地"}}
+    )
+    assert visit.status_code == 201, visit.json
+    assert visit.json["data"]["request_note"] == "独居，子女在外地"
+    assert [t["step"] for t in visit.json["open_tasks"]] == ["confirm_enrolment"]
+    # An assessment request takes its reason.
+    bad = api["village_assistant"].post(
+        "/api/cases", {"process": "assessment", "elder_id": elder_id, "data": {"reason": "sometime"}}
+    )
+    assert bad.status_code == 422 and bad.json["field_errors"] == {"reason": "不是允许的选项"}
+    # Admission is taken by the township, not the village.
+    refused = api["village_assistant"].post(
+        "/api/cases", {"process": "admission", "elder_id": elder_id, "data": {"facility_id": 1}}
+    )
+    assert refused.status_code == 403 and refused.json["message"] == "您的角色不能发起公办养老机构入住申请"
+    # Admission: the township picks a facility from a list; the register's facts are not asked.
+    with session_factory(web_db[2]).begin() as session:
+        from workflows import waitlist
+
+        approver = session.scalar(select(User).where(User.username == "approver"))
+        facility = waitlist.create_facility(session, approver, name="温县社会福利中心", area_code="410825")
+        facility_id = facility.id
+    cw = browsers["caseworker"]
+    form = cw.get(f"/cases/new?process=admission&elder_id={elder_id}").text
+    assert '<select id="id_f_facility_id"' in form and f'<option value="{facility_id}"' in form
+    assert (
+        "温县社会福利中心" in form
+        and 'id="id_f_hukou_type"' not in form
+        and 'id="id_f_elder_age"' not in form
+    )
+    url = f"/cases/new?process=admission&elder_id={elder_id}"
+    applied = cw.post(
+        url,
+        {
+            "process": "admission",
+            "elder_id": elder_id,
+            "f.facility_id": str(facility_id),
+            "f.violent_tendency": "false",
+            "f.mental_state_stable": "true",
+            "f.infectious_disease": "false",
+            "f.voluntary": "true",
+        },
+        token_from=url,
+    )
+    assert applied.status_code == 302, applied.text
+    case = db_session.scalar(select(Case).where(Case.elder_id == elder_id, Case.process_key == "admission"))
+    assert case is not None and "温县社会福利中心" in case.title
+
+
+def test_forms_render_every_kind_of_field(browsers, api, make_elder):
+    # Nested groups, bounded integers, a date and yes/no: the assessor's 26-item form.
+    case = start_case(api, make_elder(level=None))
+    task = open_task(case, "conduct_assessment")
+    html = browsers["assessor"].get(f"/tasks/{task['id']}").text
+    assert "<legend>一、自理能力（8项，满分32分）</legend>" in html
+    assert 'id="id_f_self_care_eating"' in html and 'max="4"' in html and 'inputmode="numeric"' in html
+    assert 'type="date"' in html and 'id="id_f_assessed_on"' in html
+    assert 'name="f.special_conditions.coma" value="true"' in html  # boolean as 是/否
+    assert re.search(r'<option value="initial"\s+selected', html)  # pre-filled from the case data
+    # A file field: the adaptation application the assistant fills in after starting it.
+    started = browsers["village_assistant"].post(
+        "/cases/new",
+        {"process": "home_adaptation", "elder_id": make_elder()},
+        token_from="/cases/new",
+    )
+    assert started.status_code == 302 and "/tasks/" in started.headers["Location"]
+    html = browsers["village_assistant"].get(started.headers["Location"]).text
+    assert 'type="file" id="id_f_application_form"' in html
+    assert re.search(r'<option value="dibao"\s+selected', html)  # pre-filled from the register
+    # Repeated rows and single tick boxes: the registration form.
+    html = browsers["village_assistant"].get("/elders/new").text
+    assert 'data-repeat="f.contacts"' in html and "<template>" in html and "__i__" in html
+    assert 'type="checkbox" id="id_f_support_dibao" name="f.support.dibao" value="true"' in html
+
+
+def test_complete_through_the_page_then_a_second_submit_is_a_clear_conflict(browsers, api, make_elder):
+    case = start_case(api, make_elder())
     task = open_task(case, "township_review")
     cw = browsers["caseworker"]
     page = cw.get(f"/tasks/{task['id']}")
-    assert page.status_code == 200 and "乡镇初审" in page.text
-    assert "申请服务：meal、cleaning" in page.text  # instructions rendered over the case data
+    assert page.status_code == 200 and "乡镇初审（入户核实）" in page.text
+    assert "申请服务：助餐、助洁" in page.text  # instructions rendered over the case data
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
     data = {
         "csrf_token": token,
-        "f.decision": "approve",
-        "f.visit_date": "2026-11-20",
-        "f.visit_notes": "属实",
+        "f.decision": "pass",
+        "f.home_visit_on": elders.today().isoformat(),
+        "f.verification": "属实",
     }
     first = cw.client.post(f"/tasks/{task['id']}", data=data)
     assert first.status_code == 302
-    again = cw.client.post(f"/tasks/{task['id']}", data={**data, "f.visit_notes": "第二次提交的内容"})
+    again = cw.client.post(f"/tasks/{task['id']}", data={**data, "f.verification": "第二次提交的内容"})
     assert again.status_code == 409
     assert "已由王建华（祥云镇经办人）于" in again.text and "办理完成" in again.text
     assert "第二次提交的内容" in again.text  # what was typed is still on the page
     events = api["caseworker"].get(f"/api/cases/{case['id']}").json["events"]
-    assert [e["task"] for e in events if e["kind"] == "task_completed"].count("乡镇初审") == 1
+    assert [e["task"] for e in events if e["kind"] == "task_completed"].count("乡镇初审（入户核实）") == 1
 
 
-def test_send_back_requires_a_comment(browsers, api, elders_by_township):
-    case = start_case(api, elders_by_township["xiangyun"])
+def test_send_back_requires_a_comment(browsers, api, make_elder):
+    case = start_case(api, make_elder())
     task = advance_to(api, case, "county_approval")
     approver = browsers["approver"]
     url = f"/tasks/{task['id']}"
-    refused = approver.post(url, {"f.decision": "send_back", "f.monthly_quota": "300"}, token_from=url)
-    assert refused.status_code == 422 and "必须填写意见" in refused.text
-    assert 'value="300"' in refused.text
+    refused = approver.post(url, {"f.decision": "send_back"}, token_from=url)
+    assert refused.status_code == 422 and error_of(refused.text, "comment") == "此项为必填项"
+    assert re.search(r'<option value="send_back"\s+selected', refused.text)
     sent = approver.post(
-        url, {"f.decision": "send_back", "f.comment": "评估日期有误，请重审"}, token_from=url
+        url, {"f.decision": "send_back", "f.comment": "入户照片不清，请重审"}, token_from=url
     )
     assert sent.status_code == 302
     detail = api["caseworker"].get(f"/api/cases/{case['id']}").json
     assert [t["step"] for t in detail["open_tasks"]] == ["township_review"]
-    assert any(e["kind"] == "sent_back" and e["comment"] == "评估日期有误，请重审" for e in detail["events"])
-    # The caseworker's review is not pre-set to the approver's decision.
+    assert any(e["kind"] == "sent_back" and e["comment"] == "入户照片不清，请重审" for e in detail["events"])
+    # The caseworker's review is not pre-set to an earlier decision.
     review = browsers["caseworker"].get(f"/tasks/{detail['open_tasks'][0]['id']}").text
-    assert 'value="send_back" selected' not in review
+    assert not re.search(r'value="(send_back|pass)"\s+selected', review)
 
 
-def test_file_field_upload_becomes_a_case_document(browsers, api, elders_by_township):
-    case = start_case(api, elders_by_township["xiangyun"])
-    task = advance_to(api, case, "provider_accept")
-    api["provider"].post(
-        f"/api/tasks/{task['id']}/complete", {"data": {"accepted": True, "start_date": "2026-11-24"}}
+@pytest.fixture(scope="module")
+def more_providers(web_db):
+    """A second county-wide provider, and one that serves 番田镇 only."""
+    from workflows.users import create_user
+
+    with session_factory(web_db[2]).begin() as session:
+        county = create_user(
+            session,
+            username="provider_county2",
+            display_name="温县夕阳红家政服务有限公司",
+            role=Role.PROVIDER,
+            area_code="410825",
+            password=PASSWORD,
+        )
+        fantian = create_user(
+            session,
+            username="provider_fantian",
+            display_name="番田镇爱心助老服务站",
+            role=Role.PROVIDER,
+            area_code="410825101",
+            password=PASSWORD,
+        )
+        return {"county": county.id, "fantian": fantian.id}
+
+
+def test_dispatch_offers_only_the_providers_that_can_take_the_case(
+    app, browsers, api, make_elder, users, more_providers
+):
+    from .conftest import Browser
+
+    case = start_case(api, make_elder())
+    task = advance_to(api, case, "dispatch_provider")
+    cw = browsers["caseworker"]
+    url = f"/tasks/{task['id']}"
+    html = cw.get(url).text
+    options = dict(
+        re.findall(r'<option value="(\d+)"\s*>([^<]+)</option>', html.split('id="id_f_provider_id"')[1])
     )
-    record = open_task(api["provider"].get(f"/api/cases/{case['id']}").json, "record_services")
-    url = f"/tasks/{record['id']}"
-    provider = browsers["provider"]
-    bad = provider.post(
+    assert options == {
+        str(users["provider"].id): "温县康乐居家养老服务中心",
+        str(more_providers["county"]): "温县夕阳红家政服务有限公司",
+    }
+    # A forged choice is refused by the step's own check, beside the field.
+    forged = cw.post(url, {"f.provider_id": str(more_providers["fantian"])}, token_from=url)
+    assert (
+        forged.status_code == 422
+        and error_of(forged.text, "provider_id") == "番田镇爱心助老服务站不在老人所在辖区服务"
+    )
+    assert cw.post(url, {"f.provider_id": str(more_providers["county"])}, token_from=url).status_code == 302
+    # The second provider declines; the dispatch comes back without it.
+    second = Browser(app, "provider_county2")
+    accept = open_task(api["caseworker"].get(f"/api/cases/{case['id']}").json, "provider_accept")
+    declined = second.post(
+        f"/tasks/{accept['id']}",
+        {"f.decision": "decline", "f.decline_reason": "人手不足"},
+        token_from=f"/tasks/{accept['id']}",
+    )
+    assert declined.status_code == 302
+    again = open_task(api["caseworker"].get(f"/api/cases/{case['id']}").json, "dispatch_provider")
+    html = cw.get(f"/tasks/{again['id']}").text
+    options = re.findall(
+        r'<option value="(\d+)"', html.split('id="id_f_provider_id"')[1].split("</select>")[0]
+    )
+    assert options == [str(users["provider"].id)]
+
+
+def test_file_field_upload_becomes_a_case_document(browsers, api, make_elder):
+    va = browsers["village_assistant"]
+    started = va.post(
+        "/cases/new", {"process": "home_adaptation", "elder_id": make_elder()}, token_from="/cases/new"
+    )
+    url = started.headers["Location"]
+    form = {
+        "f.household_category": "dibao",
+        "f.elder_age": "80",
+        "f.disability_level": "moderate",
+        "f.handicapped": "false",
+        "f.contact_phone": "13912345678",
+        "f.address": "3组25号",
+        "f.needs": "卫生间加装扶手",
+    }
+    bad = va.post(
         url,
-        {
-            "f.month": "2026-11",
-            "f.records.0.date": "2026-11-25",
-            "f.records.0.service": "meal",
-            "f.records.0.hours": "1",
-            "f.satisfied": "true",
-            "f.evidence": (io.BytesIO(b"MZ\x90\x00"), "签字单.png"),
-        },
+        {**form, "f.application_form": (io.BytesIO(b"MZ\x90\x00"), "申请表.png")},
         token_from=url,
         content_type="multipart/form-data",
     )
     assert bad.status_code == 422 and "文件内容与扩展名 .png 不符" in bad.text
-    ok = provider.post(
+    assert "3组25号</textarea>" in bad.text  # the rest of the form is kept
+    ok = va.post(
         url,
-        {
-            "f.month": "2026-11",
-            "f.records.0.date": "2026-11-25",
-            "f.records.0.service": "meal",
-            "f.records.0.hours": "1.5",
-            "f.satisfied": "true",
-            "f.evidence": (io.BytesIO(PNG), "签字单.png"),
-        },
+        {**form, "f.application_form": (io.BytesIO(PNG), "申请表.png")},
         token_from=url,
         content_type="multipart/form-data",
     )
-    assert ok.status_code == 302, ok.text
-    detail = api["caseworker"].get(f"/api/cases/{case['id']}").json
-    assert detail["status"] == "completed"
-    assert detail["data"]["records"] == [{"date": "2026-11-25", "service": "meal", "hours": "1.5"}]
-    evidence = detail["data"]["evidence"]
+    assert ok.status_code in (302, 303), ok.text
+    case_id = int(re.search(r"/cases/(\d+)", va.get(url).text).group(1))
+    detail = api["caseworker"].get(f"/api/cases/{case_id}").json
+    evidence = detail["data"]["application_form"]
     assert evidence.startswith("attachment:")
     download = browsers["caseworker"].get(f"/documents/{evidence.split(':')[1]}")
     assert download.status_code == 200 and download.data == PNG and download.mimetype == "image/png"
-    assert [d["filename"] for d in detail["documents"]] == ["签字单.png"]
+    assert [d["filename"] for d in detail["documents"]] == ["申请表.png"]
 
 
 @pytest.mark.parametrize(
@@ -217,8 +367,8 @@ def test_file_field_upload_becomes_a_case_document(browsers, api, elders_by_town
         ("empty.png", b"", "文件是空的"),
     ],
 )
-def test_uploads_are_checked_for_type_and_content(browsers, api, elders_by_township, name, content, message):
-    case = start_case(api, elders_by_township["xiangyun"])
+def test_uploads_are_checked_for_type_and_content(browsers, api, make_elder, name, content, message):
+    case = start_case(api, make_elder())
     response = browsers["caseworker"].post(
         f"/cases/{case['id']}/documents",
         {"file": (io.BytesIO(content), name)},
@@ -227,8 +377,8 @@ def test_uploads_are_checked_for_type_and_content(browsers, api, elders_by_towns
     assert response.status_code == 422 and message in response.text
 
 
-def test_uploads_are_checked_for_size(app, browsers, api, elders_by_township):
-    case = start_case(api, elders_by_township["xiangyun"])
+def test_uploads_are_checked_for_size(app, browsers, api, make_elder):
+    case = start_case(api, make_elder())
     app.config["UPLOAD_MAX_BYTES"] = 1024
     try:
         response = browsers["caseworker"].post(
@@ -241,8 +391,8 @@ def test_uploads_are_checked_for_size(app, browsers, api, elders_by_township):
     assert response.status_code == 422 and "文件过大" in response.text
 
 
-def test_comments_go_to_the_timeline(browsers, api, elders_by_township):
-    case = start_case(api, elders_by_township["xiangyun"])
+def test_comments_go_to_the_timeline(browsers, api, make_elder):
+    case = start_case(api, make_elder())
     cw = browsers["caseworker"]
     assert cw.post(f"/cases/{case['id']}/comments", {"comment": "已电话联系家属"}).status_code == 302
     assert cw.post(f"/cases/{case['id']}/comments", {"comment": "  "}).status_code == 422
@@ -251,33 +401,38 @@ def test_comments_go_to_the_timeline(browsers, api, elders_by_township):
     assert re.search(r"<time>\d{4}-\d{2}-\d{2} \d{2}:\d{2}</time>", page.text)
 
 
-def test_case_page_shows_diagram_marks_timeline_data_and_related_cases(browsers, api, elders_by_township):
-    first = start_case(api, elders_by_township["xiangyun"])
-    case = start_case(api, elders_by_township["xiangyun"])
-    advance_to(api, case, "capability_assessment")
+def test_case_page_shows_diagram_marks_timeline_data_and_related_cases(browsers, api, make_elder):
+    elder_id = make_elder(level=None)
+    visit = (
+        api["village_assistant"]
+        .post("/api/cases", {"process": "visiting_care", "elder_id": elder_id, "data": {}})
+        .json
+    )
+    case = start_case(api, elder_id)
     cw = browsers["caseworker"]
     page = cw.get(f"/cases/{case['id']}")
     assert page.status_code == 200
-    assert 'id="diagram"' in page.text and "乡镇初审" in page.text
-    assert f"/cases/{first['id']}" in page.text and "同一老人" in page.text  # related: same elder
+    assert 'id="diagram"' in page.text and "现场评估（26项指标）" in page.text  # the open step
+    assert f"/cases/{visit['id']}" in page.text and "同一老人" in page.text  # related: same elder
     assert re.search(r"\d{4}\*{10}[0-9X]{4}", page.text)
     diagram = cw.get(f"/cases/{case['id']}/diagram.json").json
-    assert '<bpmn:process id="home_care_test"' in diagram["xml"]
-    assert {"application", "township_review"} <= set(diagram["completed"])
+    assert '<bpmn:process id="home_care"' in diagram["xml"]
+    assert {"check_household", "check_eligibility"} <= set(diagram["completed"])
+    # The open step is inside the called assessment: its call activity is what this diagram marks.
     assert diagram["current"] == ["capability_assessment"]
 
 
-def test_elder_page_shows_profile_masked_matches_and_cases(browsers, api, elders_by_township, db_session):
+def test_elder_page_shows_profile_masked_matches_and_cases(browsers, api, make_elder, db_session):
     from workflows.models import Elder
 
-    elder = db_session.get(Elder, elders_by_township["xiangyun"])
+    elder = db_session.get(Elder, make_elder(name="邢桂芝"))
     start_case(api, elder.id)
     page = browsers["caseworker"].get(f"/elders/{elder.id}")
     assert page.status_code == 200
     assert elder.id_number not in page.text and elder.id_number[-4:] in page.text
     assert "政策找人" in page.text and "温县基本养老服务清单" in page.text
-    assert "居家养老服务申请（测试流程）" in page.text
-    listing = browsers["caseworker"].get("/elders?q=" + elder.name[:1])
+    assert "居家养老服务申请：邢桂芝" in page.text
+    listing = browsers["caseworker"].get("/elders?q=邢桂")
     assert listing.status_code == 200 and elder.name in listing.text
 
 
