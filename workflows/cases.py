@@ -184,12 +184,24 @@ def case_data(case: Case) -> dict:
     return json.loads(case.data or "{}")
 
 
-def completed_steps(session: Session, case: Case) -> list[str]:
-    """Element ids already passed, for marking the diagram (restores the instance when needed)."""
+def _peek(session: Session, case: Case) -> engine.Instance:
+    """The case's instance for reading only (the cached one when current, else restored)."""
     entry = _live.get(case.id)
     if entry is not None and entry[0] == case.lock_version:
-        return entry[1].completed_step_ids()
-    return engine.Instance.restore(runtime_of(session, case).spec, case.state).completed_step_ids()
+        return entry[1]
+    return engine.Instance.restore(runtime_of(session, case).spec, case.state)
+
+
+def completed_steps(session: Session, case: Case) -> list[str]:
+    """Element ids already passed, for marking the diagram."""
+    return _peek(session, case).completed_step_ids()
+
+
+def waiting_steps(session: Session, case: Case) -> list[str]:
+    """Element ids under way without a person (timers, messages, sub-processes), for the diagram."""
+    if case.status != CaseStatus.RUNNING:
+        return []
+    return _peek(session, case).waiting_step_ids()
 
 
 # --------------------------------------------------------------------------------------------------

@@ -294,11 +294,12 @@ def case_diagram(session: Session, actor: User, case_id: int) -> Diagram:
     for spec in open_steps:
         process_id = steps.get(spec, {}).get("process_id") or case.process_key
         marked.add(spec if process_id == case.process_key else calls.get(process_id, spec))
-    current = sorted(marked)
     try:
         completed = cases.completed_steps(session, case)
+        marked.update(cases.waiting_steps(session, case))
     except Exception:  # noqa: BLE001 - a diagram that cannot be restored still shows, unmarked
         completed = []
+    current = sorted(marked)
     return Diagram(xml, [s for s in completed if s not in current], current)
 
 

@@ -772,6 +772,19 @@ class Instance:
             }
         )
 
+    def waiting_step_ids(self) -> list[str]:
+        """Element ids of the top process that are under way without a person: waiting events, running
+        sub-processes and call activities (for marking the diagram's current steps)."""
+        under_way = TaskState.WAITING | TaskState.STARTED
+        return sorted(
+            {
+                t.task_spec.bpmn_id
+                for t in self._wf.get_tasks(state=under_way)
+                if getattr(t.task_spec, "bpmn_id", None) and t.workflow is self._wf
+                and "Boundary" not in type(t.task_spec).__name__  # decorations of the activity they sit on
+            }
+        )
+
     def task_data(self, task_id: str) -> dict:
         task = self._wf.get_task_from_id(UUID(task_id))
         return dict(task.data) if task is not None else {}

@@ -131,3 +131,12 @@ def test_event_based_gateway_takes_the_timer_when_nobody_answers(session, deploy
     manual_clock.advance(days=2, seconds=1)
     assert fire(session) == 1 and ready_specs(session, case.id) == ["chase"]
     assert cases.deliver_message(session, "applicant_answered", {}) == []
+
+
+def test_waiting_steps_mark_what_the_case_waits_on(session, deployed):
+    case = cases.start_case(session, deployed["caseworker"], "wait_for_bed", area_code=TOWNSHIP, elder_id=7,
+                            data={"elder_id": 7})
+    assert cases.waiting_steps(session, session.get(Case, case.id)) == ["wait_for_vacancy"]
+    cases.deliver_message(session, "bed_vacated", {"bed": "A-1"}, elder_id=7)
+    # Now a person works `confirm`; its boundary message event is not marked as a step of its own.
+    assert cases.waiting_steps(session, session.get(Case, case.id)) == []
