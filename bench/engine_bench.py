@@ -89,7 +89,9 @@ def _setup_db(url: str):
 
 def _ready(make, case_id) -> list[tuple[str, str, str]]:
     with make() as s:
-        rows = s.scalars(select(HumanTask).where(HumanTask.case_id == case_id, HumanTask.status == TaskStatus.READY))
+        rows = s.scalars(
+            select(HumanTask).where(HumanTask.case_id == case_id, HumanTask.status == TaskStatus.READY)
+        )
         return [(t.id, t.role, t.task_spec) for t in rows]
 
 
@@ -145,12 +147,12 @@ def _time_current_month(make, users, elder_id: int, repeats: int) -> float:
             case_id = cases.start_case(
                 s, users["caseworker"], "bench_service_month", area_code="410825100", elder_id=elder_id
             ).id
-        (task_id, role, spec_id), = _ready(make, case_id)
+        ((task_id, role, spec_id),) = _ready(make, case_id)
         t0 = time.perf_counter()
         with make.begin() as s:
             outcome = tasks.complete(s, users[role], task_id, ANSWERS[spec_id])
         samples.append(time.perf_counter() - t0)
-        (next_id, next_role, next_spec), = [(t.id, t.role, t.task_spec) for t in outcome.new_tasks]
+        ((next_id, next_role, next_spec),) = [(t.id, t.role, t.task_spec) for t in outcome.new_tasks]
         with make.begin() as s:
             tasks.complete(s, users[next_role], next_id, ANSWERS[next_spec])
     return statistics.median(samples)
@@ -221,7 +223,10 @@ def run(n_cases: int = 40, rounds: int = 3, skip_postgres: bool = False, log=pri
                     sep = "&" if "?" in pg_url else "?"
                     async_url = f"{pg_url}{sep}options=-c%20synchronous_commit%3Doff"
                     samples["postgres_async"].append(measure_persisted(async_url, n_cases))
-                log(f"round {i + 1}/{rounds}: " + ", ".join(f"{k} {v[-1]:.0f}/s" for k, v in samples.items() if v))
+                log(
+                    f"round {i + 1}/{rounds}: "
+                    + ", ".join(f"{k} {v[-1]:.0f}/s" for k, v in samples.items() if v)
+                )
             log("step growth: 120 monthly periods against 3 ...")
             growth = measure_step_growth(f"sqlite:///{tmp}/growth.sqlite")
     finally:

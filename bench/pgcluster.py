@@ -61,16 +61,44 @@ def start(directory: str) -> str:
         shutil.chown(root / "sock", "postgres", "postgres")
     data = root / "data"
     subprocess.run(
-        _as_postgres([str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                      "--locale=C.UTF-8"]),
-        check=True, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL, cwd="/",
+        _as_postgres(
+            [
+                str(bin_dir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+            ]
+        ),
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        cwd="/",
     )
     port = _free_port()
     options = f"-p {port} -k {root / 'sock'} -c listen_addresses=127.0.0.1 -c max_connections=200"
     subprocess.run(
-        _as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"), "-o", options,
-                      "-w", "start"]),
-        check=True, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL, cwd="/",
+        _as_postgres(
+            [
+                str(bin_dir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(root / "server.log"),
+                "-o",
+                options,
+                "-w",
+                "start",
+            ]
+        ),
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        cwd="/",
     )
     url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
     (root / "url").write_text(url)
@@ -88,7 +116,10 @@ def stop(directory: str) -> None:
     if bin_dir and (data / "postmaster.pid").exists():
         subprocess.run(
             _as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]),
-            stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL, cwd="/", check=False,
+            stdout=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+            cwd="/",
+            check=False,
         )
 
 

@@ -26,7 +26,9 @@ def _sessions():
 @click.option("-v", "--verbose", is_flag=True, help="详细日志 / verbose logging")
 def main(verbose: bool) -> None:
     """县级基本养老服务业务流程系统 (elder-care case workflow)."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s"
+    )
 
 
 @main.command("init-db")
@@ -54,7 +56,9 @@ def _print_logins(summary: dict, password: str) -> None:
     click.echo("")
     click.echo(f"演示账号（密码均为 {password}）/ demo logins (password: {password}):")
     for login in summary.get("logins", []):
-        click.echo(f"  {login['username']:<18} {login['role']:<18} {login.get('display_name', '')}  {login.get('area', '')}")
+        click.echo(
+            f"  {login['username']:<18} {login['role']:<18} {login.get('display_name', '')}  {login.get('area', '')}"
+        )
     counts = summary.get("counts", {})
     if counts:
         click.echo("数据 / data: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
@@ -147,7 +151,9 @@ def message(name: str, payload: str, elder_id: int | None, case_id: int | None, 
         raise click.BadParameter(f"不是有效的 JSON：{exc.msg}", param_hint="--payload") from exc
     _, make = _sessions()
     with make.begin() as session:
-        delivered = cases.deliver_message(session, name, data, elder_id=elder_id, case_id=case_id, signal=is_signal)
+        delivered = cases.deliver_message(
+            session, name, data, elder_id=elder_id, case_id=case_id, signal=is_signal
+        )
     click.echo(f"已送达 {len(delivered)} 个案件：{delivered}" if delivered else "没有案件在等待此消息")
 
 
@@ -158,9 +164,15 @@ def import_group() -> None:
 
 @import_group.command("elders")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--skip-bad", is_flag=True, help="导入合格行，问题行写入报告 / import good rows, report bad ones")
-@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="问题报告（CSV）路径 / where to write the problem report")
+@click.option(
+    "--skip-bad", is_flag=True, help="导入合格行，问题行写入报告 / import good rows, report bad ones"
+)
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="问题报告（CSV）路径 / where to write the problem report",
+)
 @click.option("--as", "username", default="admin", show_default=True, help="以哪个用户的身份导入")
 def import_elders(path: Path, skip_bad: bool, report_path: Path | None, username: str) -> None:
     """Import an elder roster (.xlsx or .csv): every row is checked first."""
@@ -180,8 +192,9 @@ def import_elders(path: Path, skip_bad: bool, report_path: Path | None, username
         def progress(done: int, total: int) -> None:
             click.echo(f"\r已检查 {done}/{total} 行", nl=False, err=True)
 
-        report = roster.import_roster(session, actor, path, skip_bad=skip_bad, report_path=report_path,
-                                      progress=progress)
+        report = roster.import_roster(
+            session, actor, path, skip_bad=skip_bad, report_path=report_path, progress=progress
+        )
     click.echo("", err=True)
     for problem in report.problems[:200]:
         click.echo(f"第{problem.row}行 [{problem.column}] {problem.reason}")
@@ -223,8 +236,12 @@ def bench(which: str, quick: bool, no_postgres: bool) -> None:
     if which == "engine":
         from bench import engine_bench
 
-        result = engine_bench.run(n_cases=10 if quick else 40, rounds=1 if quick else 3,
-                                  skip_postgres=no_postgres, log=lambda m: click.echo(m, err=True))
+        result = engine_bench.run(
+            n_cases=10 if quick else 40,
+            rounds=1 if quick else 3,
+            skip_postgres=no_postgres,
+            log=lambda m: click.echo(m, err=True),
+        )
     elif which == "roster":
         from bench import roster_bench
 

@@ -11,7 +11,9 @@ from . import clock
 from .models import Case, CaseEvent, EventKind, User
 
 
-def _digest(prev_hash: str, case_id: int, seq: int, at: datetime, actor_id, kind: str, task_spec, comment, detail) -> str:
+def _digest(
+    prev_hash: str, case_id: int, seq: int, at: datetime, actor_id, kind: str, task_spec, comment, detail
+) -> str:
     body = json.dumps(
         [prev_hash, case_id, seq, at.isoformat(), actor_id, kind, task_spec, comment, detail],
         ensure_ascii=False,
@@ -68,15 +70,24 @@ def verify_chain(session: Session, case_id: int) -> list[str]:
     prev = ""
     expected_seq = 1
     case = session.get(Case, case_id)
-    for event in session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.seq)):
+    for event in session.scalars(
+        select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.seq)
+    ):
         if event.seq != expected_seq:
             problems.append(f"第{expected_seq}条记录缺失")
             expected_seq = event.seq
         if event.prev_hash != prev:
             problems.append(f"第{event.seq}条记录的前序哈希不符")
         digest = _digest(
-            event.prev_hash, event.case_id, event.seq, event.at, event.actor_id, event.kind.value,
-            event.task_spec, event.comment, event.detail,
+            event.prev_hash,
+            event.case_id,
+            event.seq,
+            event.at,
+            event.actor_id,
+            event.kind.value,
+            event.task_spec,
+            event.comment,
+            event.detail,
         )
         if digest != event.hash:
             problems.append(f"第{event.seq}条记录内容被改动")

@@ -136,7 +136,11 @@ def start_case(
     """Start a case on the latest (or a given) version and run it to its first wait state."""
     if actor is not None:
         access.require_area(actor, area_code if area_code is not None else actor.area_code)
-    pv = processes.get_version(session, process_key, version) if version else processes.latest(session, process_key)
+    pv = (
+        processes.get_version(session, process_key, version)
+        if version
+        else processes.latest(session, process_key)
+    )
     rt = processes.runtime_of(session, pv)
     now = clock.now()
     seed = dict(data or {})
@@ -249,8 +253,17 @@ _INSERT_EVENTS = insert(_EVENTS)
 _CLEAR_WAITS = delete(_WAITS).where(_WAITS.c.case_id == bindparam("case_id"))
 _INSERT_WAITS = insert(_WAITS)
 _CASE_STATE_COLUMNS = (
-    "state", "data", "next_timer_at", "current_step", "updated_at", "waiting_for", "lock_version",
-    "status", "ended_at", "event_count", "last_event_hash",
+    "state",
+    "data",
+    "next_timer_at",
+    "current_step",
+    "updated_at",
+    "waiting_for",
+    "lock_version",
+    "status",
+    "ended_at",
+    "event_count",
+    "last_event_hash",
 )
 _SAVE_CASE = (
     update(_CASES)
@@ -288,7 +301,14 @@ def advance(
             session.info.get(_TAKEN, {}).pop(case.id, None)
             raise Conflict(str(exc)) from exc
         new_tasks = _write(
-            session, case, rt, instance, before=before, actor=actor, completed_task=completed_task, events=events
+            session,
+            case,
+            rt,
+            instance,
+            before=before,
+            actor=actor,
+            completed_task=completed_task,
+            events=events,
         )
     return Outcome(case, new_tasks, case.status == CaseStatus.COMPLETED)
 
@@ -364,7 +384,9 @@ def _write(
     }
     trail = list(events)
     for message in outgoing:
-        trail.append({"kind": EventKind.MESSAGE_SENT, "detail": {"message": message.name, "payload": message.payload}})
+        trail.append(
+            {"kind": EventKind.MESSAGE_SENT, "detail": {"message": message.name, "payload": message.payload}}
+        )
     if instance.completed:
         values.update(status=CaseStatus.COMPLETED, ended_at=now, next_timer_at=None)
         trail.append({"kind": EventKind.COMPLETED})
@@ -390,8 +412,9 @@ def _write(
             )
         else:
             task_done = _write_rows(conn, completed_task, gone, rows, event_rows, now, by)
-            case_saved = conn.execute(_SAVE_CASE, {"case_id": case.id, "old_lock": case.lock_version,
-                                                   **values}).rowcount
+            case_saved = conn.execute(
+                _SAVE_CASE, {"case_id": case.id, "old_lock": case.lock_version, **values}
+            ).rowcount
     except IntegrityError as exc:
         # A concurrent writer took the same trail position (or task) first: the whole move is void.
         raise Conflict("该任务刚被其他人办理，请刷新后查看") from exc
@@ -400,8 +423,12 @@ def _write(
     if case_saved != 1:
         raise Conflict("案件刚被其他人更新，请刷新后重试")
     if completed_task is not None:
-        _keep_in_step(session, HumanTask, completed_task, {"status": TaskStatus.COMPLETED, "completed_at": now,
-                                                            "completed_by": by})
+        _keep_in_step(
+            session,
+            HumanTask,
+            completed_task,
+            {"status": TaskStatus.COMPLETED, "completed_at": now, "completed_by": by},
+        )
     _keep_in_step(session, Case, case, values)
     _act_on(session, case, outgoing, actor)
     return new_tasks
@@ -480,12 +507,17 @@ _POSTGRES_WRITE_ALL = text(
 
 def _json_rows(rows: list[dict]) -> str:
     return json.dumps(
-        [{k: (v.isoformat() if isinstance(v, datetime) else getattr(v, "value", v)) for k, v in r.items()} for r in rows],
+        [
+            {k: (v.isoformat() if isinstance(v, datetime) else getattr(v, "value", v)) for k, v in r.items()}
+            for r in rows
+        ],
         ensure_ascii=False,
     )
 
 
-def _write_all_postgres(conn, case, completed_task, gone, rows, event_rows, values, now, by) -> tuple[int, int]:
+def _write_all_postgres(
+    conn, case, completed_task, gone, rows, event_rows, values, now, by
+) -> tuple[int, int]:
     params = {
         "at": now,
         "by": by,

@@ -327,8 +327,12 @@ def load_demo(session: Session, password: str) -> dict:
     summary = load_demo_registry(session, password)
     area_names = {a.code: a.name for a in session.scalars(select(Area))}
     summary["logins"] = [
-        {"username": name, "role": info["role"], "display_name": info["display_name"],
-         "area": area_names.get(info["area_code"], info["area_code"])}
+        {
+            "username": name,
+            "role": info["role"],
+            "display_name": info["display_name"],
+            "area": area_names.get(info["area_code"], info["area_code"]),
+        }
         for name, info in summary["logins"].items()
     ]
     if summary["created"]:

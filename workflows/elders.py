@@ -668,7 +668,12 @@ def _tell_running_cases(session: Session, actor: User, elder: Elder) -> None:
     from . import cases  # late: the process modules that cases loads import this one
 
     reason = "老人已故" if elder.status == ElderStatus.DECEASED else "老人已迁出"
-    payload = {"elder_id": elder.id, "reason": reason, "on": (elder.deceased_on or today()).isoformat(), "by": actor.username}
+    payload = {
+        "elder_id": elder.id,
+        "reason": reason,
+        "on": (elder.deceased_on or today()).isoformat(),
+        "by": actor.username,
+    }
     for name in _LEAVING_MESSAGES.get(elder.status, ()):
         cases.deliver_message(session, name, payload, elder_id=elder.id)
 

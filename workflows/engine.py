@@ -275,7 +275,9 @@ def _make_registry():
     config[Task] = _CachingTaskConverter
     registry = BpmnWorkflowSerializer.configure(config)
     registry.register(Decimal, lambda v: {"value": str(v)}, lambda v: Decimal(v["value"]), "Decimal")
-    registry.register(date, lambda v: {"value": v.isoformat()}, lambda v: date.fromisoformat(v["value"]), "date")
+    registry.register(
+        date, lambda v: {"value": v.isoformat()}, lambda v: date.fromisoformat(v["value"]), "date"
+    )
     return registry
 
 
@@ -602,7 +604,9 @@ def _spiff_call(element: str | None, fn, *args, **kwargs):
         where = getattr(task_spec, "bpmn_id", None) or element
         if isinstance(cause, ScriptError):
             raise ScriptError(where, cause.message) from exc
-        if isinstance(cause, NameError | TypeError | KeyError | AttributeError | ZeroDivisionError | ValueError):
+        if isinstance(
+            cause, NameError | TypeError | KeyError | AttributeError | ZeroDivisionError | ValueError
+        ):
             raise ScriptError(where, f"{type(cause).__name__}: {cause}") from exc
         raise ScriptError(where, getattr(exc, "error_msg", None) or str(exc)) from exc
 
@@ -780,7 +784,8 @@ class Instance:
             {
                 t.task_spec.bpmn_id
                 for t in self._wf.get_tasks(state=under_way)
-                if getattr(t.task_spec, "bpmn_id", None) and t.workflow is self._wf
+                if getattr(t.task_spec, "bpmn_id", None)
+                and t.workflow is self._wf
                 and "Boundary" not in type(t.task_spec).__name__  # decorations of the activity they sit on
             }
         )
@@ -864,7 +869,14 @@ def _validator_for(schema):
 def _chinese_message(error, schema) -> str:
     v = error.validator
     if v == "type":
-        names = {"string": "文本", "integer": "整数", "number": "数字", "boolean": "是/否", "array": "列表", "object": "对象"}
+        names = {
+            "string": "文本",
+            "integer": "整数",
+            "number": "数字",
+            "boolean": "是/否",
+            "array": "列表",
+            "object": "对象",
+        }
         expected = error.validator_value
         expected = expected if isinstance(expected, list) else [expected]
         return "应为" + "或".join(names.get(x, x) for x in expected)
@@ -887,7 +899,9 @@ def _chinese_message(error, schema) -> str:
     if v == "pattern":
         return "格式不正确"
     if v == "format":
-        return {"date": "日期格式应为 YYYY-MM-DD", "date-time": "时间格式不正确"}.get(error.validator_value, "格式不正确")
+        return {"date": "日期格式应为 YYYY-MM-DD", "date-time": "时间格式不正确"}.get(
+            error.validator_value, "格式不正确"
+        )
     if v == "minItems":
         return f"至少填写 {error.validator_value} 项"
     if v == "maxItems":

@@ -320,8 +320,14 @@ def end_enrolment(session: Session, case, payload: Mapping) -> HomeCareEnrolment
 def withdraw(session: Session, actor: User, elder_id: int, reason: str) -> list[int]:
     """Record the elder's request to leave the service: the enrolment case ends it."""
     return enrolments.request_withdrawal(
-        session, actor, elder_id, reason, message="home_care_withdrawn", roles=WITHDRAW_ROLES,
-        action="办理退出", nothing_running="{name}没有正在享受的政府购买居家养老服务",
+        session,
+        actor,
+        elder_id,
+        reason,
+        message="home_care_withdrawn",
+        roles=WITHDRAW_ROLES,
+        action="办理退出",
+        nothing_running="{name}没有正在享受的政府购买居家养老服务",
     )
 
 

@@ -58,7 +58,11 @@ def jurisdiction_for(area_code: str | None) -> str:
 def facts_of(elder: Elder) -> ElderFacts:
     """The facts matching needs, as the registry records them (an expired assessment does not count)."""
     level = elder.disability_level
-    if level is not None and elder.disability_valid_until is not None and elder.disability_valid_until < _today():
+    if (
+        level is not None
+        and elder.disability_valid_until is not None
+        and elder.disability_valid_until < _today()
+    ):
         level = None
     return ElderFacts(
         birth_date=elder.birth_date,

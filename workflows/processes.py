@@ -71,7 +71,10 @@ def read_bundle(path: Path) -> dict[str, str]:
 
 def latest(session: Session, key: str) -> ProcessVersion:
     version = session.scalar(
-        select(ProcessVersion).where(ProcessVersion.process_key == key).order_by(ProcessVersion.version.desc()).limit(1)
+        select(ProcessVersion)
+        .where(ProcessVersion.process_key == key)
+        .order_by(ProcessVersion.version.desc())
+        .limit(1)
     )
     if version is None:
         raise NotFound(f"流程 {key} 尚未部署")
@@ -96,7 +99,10 @@ def list_latest(session: Session) -> list[ProcessVersion]:
     return list(
         session.scalars(
             select(ProcessVersion)
-            .join(newest, (ProcessVersion.process_key == newest.c.process_key) & (ProcessVersion.version == newest.c.v))
+            .join(
+                newest,
+                (ProcessVersion.process_key == newest.c.process_key) & (ProcessVersion.version == newest.c.v),
+            )
             .order_by(ProcessVersion.process_key)
         )
     )

@@ -55,7 +55,11 @@ def form_of(session: Session, task: HumanTask) -> dict:
 def _refuse_if_done(session: Session, task: HumanTask) -> None:
     if task.status == TaskStatus.COMPLETED:
         who = session.get(User, task.completed_by) if task.completed_by else None
-        when = task.completed_at.astimezone(cases.deadlines.LOCAL).strftime("%Y-%m-%d %H:%M") if task.completed_at else ""
+        when = (
+            task.completed_at.astimezone(cases.deadlines.LOCAL).strftime("%Y-%m-%d %H:%M")
+            if task.completed_at
+            else ""
+        )
         name = who.display_name if who else "系统"
         raise Conflict(f"该任务已由{name}于{when}办理完成，无需重复提交")
     if task.status == TaskStatus.CANCELLED:
@@ -104,7 +108,12 @@ def complete(
         "detail": {"task_id": task.id, "data": data},
     }
     return cases.advance(
-        session, case, lambda inst: inst.complete(task.id, data), actor=actor, events=[event], completed_task=task
+        session,
+        case,
+        lambda inst: inst.complete(task.id, data),
+        actor=actor,
+        events=[event],
+        completed_task=task,
     )
 
 
@@ -155,7 +164,9 @@ def assign(session: Session, actor: User, task_id: str, assignee_id: int) -> Hum
 
 def _audit_task(session: Session, task: HumanTask, kind: EventKind, actor: User, detail: dict | None = None):
     case = session.get(Case, task.case_id)
-    audit.record(session, case, kind, actor=actor, task_spec=task.task_spec, task_name=task.name, detail=detail)
+    audit.record(
+        session, case, kind, actor=actor, task_spec=task.task_spec, task_name=task.name, detail=detail
+    )
     # Claiming changes the case's trail head: bump the lock so a concurrent writer notices.
     session.flush()
 

@@ -191,8 +191,14 @@ def end_enrolment(session: Session, case, payload: Mapping) -> VisitingEnrolment
 def withdraw(session: Session, actor: User, elder_id: int, reason: str) -> list[int]:
     """Record the elder's wish to stop being visited: the enrolment case ends it."""
     return enrolments.request_withdrawal(
-        session, actor, elder_id, reason, message="visiting_care_withdrawn", roles=WITHDRAW_ROLES,
-        action="办理退出探访", nothing_running="{name}不是在册的探访关爱对象",
+        session,
+        actor,
+        elder_id,
+        reason,
+        message="visiting_care_withdrawn",
+        roles=WITHDRAW_ROLES,
+        action="办理退出探访",
+        nothing_running="{name}不是在册的探访关爱对象",
     )
 
 

@@ -28,8 +28,11 @@ def run_once(make_session: sessionmaker[Session]) -> dict[str, int]:
     return done
 
 
-def run_forever(make_session: sessionmaker[Session], interval: float = 5.0,
-                should_stop: Callable[[], bool] = lambda: False) -> None:
+def run_forever(
+    make_session: sessionmaker[Session],
+    interval: float = 5.0,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> None:
     while not should_stop():
         done = run_once(make_session)
         if any(done.values()):

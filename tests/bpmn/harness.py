@@ -36,7 +36,9 @@ class World:
             s.add(Area(code=TOWNSHIP, name="祥云镇", level=AreaLevel.TOWNSHIP, parent_code=COUNTY))
             s.add(Area(code=OTHER_TOWNSHIP, name="番田镇", level=AreaLevel.TOWNSHIP, parent_code=COUNTY))
             s.add(Area(code=VILLAGE, name="祥云村", level=AreaLevel.VILLAGE, parent_code=TOWNSHIP))
-            s.add(Area(code=OTHER_VILLAGE, name="番田村", level=AreaLevel.VILLAGE, parent_code=OTHER_TOWNSHIP))
+            s.add(
+                Area(code=OTHER_VILLAGE, name="番田村", level=AreaLevel.VILLAGE, parent_code=OTHER_TOWNSHIP)
+            )
             s.flush()
 
     def _user(self, role: Role) -> User:
@@ -52,11 +54,17 @@ class World:
 
         info = parse_id_number(id_number, today=date(2025, 6, 2))
         elder = Elder(
-            id_number=info.number, name=name, sex=Sex(info.sex), birth_date=info.birth_date,
-            hukou_type=flags.pop("hukou_type", HukouType.RURAL), residence_area_code=village,
+            id_number=info.number,
+            name=name,
+            sex=Sex(info.sex),
+            birth_date=info.birth_date,
+            hukou_type=flags.pop("hukou_type", HukouType.RURAL),
+            residence_area_code=village,
             address=flags.pop("address", "祥云村1组"),
             living_arrangement=flags.pop("living_arrangement", LivingArrangement.WITH_SPOUSE),
-            created_at=self.clock(), updated_at=self.clock(), **flags,
+            created_at=self.clock(),
+            updated_at=self.clock(),
+            **flags,
         )
         self.session.add(elder)
         self.session.flush()
@@ -64,26 +72,46 @@ class World:
 
     # -- driving
 
-    def start(self, key: str, *, as_role: str = "caseworker", elder: Elder | None = None, data=None,
-              area_code: str | None = None) -> Case:
+    def start(
+        self,
+        key: str,
+        *,
+        as_role: str = "caseworker",
+        elder: Elder | None = None,
+        data=None,
+        area_code: str | None = None,
+    ) -> Case:
         return cases.start_case(
-            self.session, self.users[as_role], key,
+            self.session,
+            self.users[as_role],
+            key,
             area_code=area_code or (elder.residence_area_code if elder else TOWNSHIP),
-            elder_id=elder.id if elder else None, data=data,
+            elder_id=elder.id if elder else None,
+            data=data,
         )
 
     def ready(self, case: Case) -> list[HumanTask]:
         self.session.expire_all()
-        return list(self.session.scalars(
-            select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.status == TaskStatus.READY)
-            .order_by(HumanTask.created_at, HumanTask.task_spec)
-        ))
+        return list(
+            self.session.scalars(
+                select(HumanTask)
+                .where(HumanTask.case_id == case.id, HumanTask.status == TaskStatus.READY)
+                .order_by(HumanTask.created_at, HumanTask.task_spec)
+            )
+        )
 
     def ready_specs(self, case: Case) -> list[str]:
         return sorted(t.task_spec for t in self.ready(case))
 
-    def complete(self, case: Case, spec_id: str, data: dict | None = None, *, as_role: str | None = None,
-                 comment: str | None = None) -> cases.Outcome:
+    def complete(
+        self,
+        case: Case,
+        spec_id: str,
+        data: dict | None = None,
+        *,
+        as_role: str | None = None,
+        comment: str | None = None,
+    ) -> cases.Outcome:
         """Complete the READY task `spec_id` of the case, restoring the instance from the database first."""
         matches = [t for t in self.ready(case) if t.task_spec == spec_id]
         assert matches, f"{spec_id} is not ready; ready: {self.ready_specs(case)}"
@@ -107,7 +135,11 @@ class World:
         return self.session.get(Case, case.id)
 
     def events(self, case: Case) -> list[CaseEvent]:
-        return list(self.session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)))
+        return list(
+            self.session.scalars(
+                select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)
+            )
+        )
 
     def data(self, case: Case) -> dict:
         return cases.case_data(self.refresh(case))

@@ -12,8 +12,13 @@ def test_death_recorded_in_the_register_withdraws_the_waitlist_application(world
     case = queued(world, facility)
     elder_id = world.refresh(case).elder_id
     assert world.refresh(case).status == CaseStatus.RUNNING
-    elders.update_elder(world.session, world.users["admin"], elder_id,
-                        {"status": ElderStatus.DECEASED.value, "deceased_on": "2025-06-01"}, reason="村委会报告")
+    elders.update_elder(
+        world.session,
+        world.users["admin"],
+        elder_id,
+        {"status": ElderStatus.DECEASED.value, "deceased_on": "2025-06-01"},
+        reason="村委会报告",
+    )
     assert world.refresh(case).status == CaseStatus.COMPLETED
     assert entry_of(world, case).status == EntryStatus.WITHDRAWN
     assert "老人已故" in (entry_of(world, case).end_reason or "")

@@ -33,13 +33,17 @@ def test_init_db_deploys_and_is_repeatable(instance):
 def test_deploy_reports_versions_and_refuses_bad_files(instance, tmp_path):
     _, runner = instance
     changed = tmp_path / "loop.bpmn"
-    changed.write_text((ENGINE_BPMN / "loop.bpmn").read_text(encoding="utf-8").replace('name="完成"', 'name="办结"'),
-                       encoding="utf-8")
+    changed.write_text(
+        (ENGINE_BPMN / "loop.bpmn").read_text(encoding="utf-8").replace('name="完成"', 'name="办结"'),
+        encoding="utf-8",
+    )
     result = runner.invoke(main, ["deploy", str(changed)])
     assert result.exit_code == 0 and "runaway_loop: 第2版（新部署）" in result.output
     bad = tmp_path / "bad.bpmn"
-    bad.write_text((ENGINE_BPMN / "loop.bpmn").read_text(encoding="utf-8").replace("n = n + 1", "import os"),
-                   encoding="utf-8")
+    bad.write_text(
+        (ENGINE_BPMN / "loop.bpmn").read_text(encoding="utf-8").replace("n = n + 1", "import os"),
+        encoding="utf-8",
+    )
     result = runner.invoke(main, ["deploy", str(bad)])
     assert result.exit_code == 1 and "[count]" in result.output and "不允许导入模块" in result.output
 
@@ -56,7 +60,9 @@ def test_message_command_reaches_waiting_cases(instance):
     with make.begin() as s:
         s.add(Area(code="410825", name="温县", level=AreaLevel.COUNTY))
         s.flush()
-        case_id = cases.start_case(s, None, "wait_for_bed", area_code="410825", elder_id=5, data={"elder_id": 5}).id
+        case_id = cases.start_case(
+            s, None, "wait_for_bed", area_code="410825", elder_id=5, data={"elder_id": 5}
+        ).id
     result = runner.invoke(main, ["message", "bed_vacated", "--payload", '{"bed": "A-1"}', "--elder", "5"])
     assert result.exit_code == 0 and f"已送达 1 个案件：[{case_id}]" in result.output
     assert "没有案件在等待" in runner.invoke(main, ["message", "bed_vacated"]).output
@@ -77,9 +83,33 @@ def test_import_and_match_commands(instance, tmp_path):
     roster = tmp_path / "名册.csv"
     with roster.open("w", encoding="utf-8-sig", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["姓名", "身份证号", "联系电话", "户籍类型", "居住村(社区)", "详细地址", "居住状况", "低保"])
-        w.writerow(["王秀英", "410825194001010020", "13812345678", "农村", "410825100201", "一组", "与配偶同住", "是"])
-        w.writerow(["李建国", "410825194001010027", "13812345679", "农村", "410825100201", "二组", "与配偶同住", "否"])
+        w.writerow(
+            ["姓名", "身份证号", "联系电话", "户籍类型", "居住村(社区)", "详细地址", "居住状况", "低保"]
+        )
+        w.writerow(
+            [
+                "王秀英",
+                "410825194001010020",
+                "13812345678",
+                "农村",
+                "410825100201",
+                "一组",
+                "与配偶同住",
+                "是",
+            ]
+        )
+        w.writerow(
+            [
+                "李建国",
+                "410825194001010027",
+                "13812345679",
+                "农村",
+                "410825100201",
+                "二组",
+                "与配偶同住",
+                "否",
+            ]
+        )
     result = runner.invoke(main, ["import", "elders", str(roster)])
     assert result.exit_code == 1 and "第3行" in result.output and "未导入任何数据" in result.output
     result = runner.invoke(main, ["import", "elders", str(roster), "--skip-bad"])

@@ -6,9 +6,26 @@ from .process import Case, CaseEvent, CaseStatus, CaseWait, EventKind, HumanTask
 from .registry import Area, AreaLevel, Role, User
 
 __all__ = [
-    "Assessment", "Elder", "ElderChange", "ElderStatus", "HukouType", "LivingArrangement", "Sex",
-    "Area", "AreaLevel", "Base", "Case", "CaseEvent", "CaseStatus", "CaseWait", "EventKind", "HumanTask",
-    "ProcessVersion", "Role", "TaskStatus", "User",
+    "Assessment",
+    "Elder",
+    "ElderChange",
+    "ElderStatus",
+    "HukouType",
+    "LivingArrangement",
+    "Sex",
+    "Area",
+    "AreaLevel",
+    "Base",
+    "Case",
+    "CaseEvent",
+    "CaseStatus",
+    "CaseWait",
+    "EventKind",
+    "HumanTask",
+    "ProcessVersion",
+    "Role",
+    "TaskStatus",
+    "User",
 ]
 
 

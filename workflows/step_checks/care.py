@@ -41,7 +41,9 @@ def services_within_the_month(session, actor, task, case, data):
 def settlement_within_quota(session, actor, task, case, data):
     from .. import home_care
 
-    errors = home_care.check_settlement(_case_data(session, case)["month_check"], data.get("settlement_amount"))
+    errors = home_care.check_settlement(
+        _case_data(session, case)["month_check"], data.get("settlement_amount")
+    )
     if errors:
         raise ValidationFailed("结算金额有误", field_errors=errors)
 

@@ -11,7 +11,9 @@ from workflows.models import Area, AreaLevel, Role, User
 
 HERE = Path(__file__).parent
 REPO = Path(__file__).resolve().parents[3]
-INTEROP = Path(os.environ.get("ELDERCARE_INTEROP_DIR", REPO.parent / "shared" / "interop" / "spiff-example-cli"))
+INTEROP = Path(
+    os.environ.get("ELDERCARE_INTEROP_DIR", REPO.parent / "shared" / "interop" / "spiff-example-cli")
+)
 COUNTY, TOWNSHIP, OTHER_TOWNSHIP = "410825", "410825100", "410825101"
 
 
@@ -30,9 +32,12 @@ def users(session):
     made = {}
     for role in Role:
         area = TOWNSHIP if role in (Role.CASEWORKER, Role.VILLAGE_ASSISTANT) else COUNTY
-        made[role.value] = User(username=role.value, display_name=f"{role.value}用户", role=role, area_code=area)
-    made["caseworker2"] = User(username="caseworker2", display_name="番田经办人", role=Role.CASEWORKER,
-                               area_code=OTHER_TOWNSHIP)
+        made[role.value] = User(
+            username=role.value, display_name=f"{role.value}用户", role=role, area_code=area
+        )
+    made["caseworker2"] = User(
+        username="caseworker2", display_name="番田经办人", role=Role.CASEWORKER, area_code=OTHER_TOWNSHIP
+    )
     session.add_all(made.values())
     session.flush()
     return made
@@ -42,8 +47,11 @@ def interop_bundle() -> dict[str, str]:
     """SpiffWorkflow's own tutorial models: the order process, its call activity, both tables, the forms."""
     if not INTEROP.is_dir():
         pytest.skip(f"interop models not found at {INTEROP} (set ELDERCARE_INTEROP_DIR)")
-    files = {name: text for name, text in processes.read_bundle(INTEROP).items()
-             if not name.endswith(".bpmn") or name in ("top_level.bpmn", "call_activity.bpmn")}
+    files = {
+        name: text
+        for name, text in processes.read_bundle(INTEROP).items()
+        if not name.endswith(".bpmn") or name in ("top_level.bpmn", "call_activity.bpmn")
+    }
     return files
 
 

@@ -21,16 +21,18 @@ ORDER_ANSWERS = {
 
 
 def ready(session, case_id):
-    return list(session.scalars(
-        select(HumanTask).where(HumanTask.case_id == case_id, HumanTask.status == TaskStatus.READY)
-    ))
+    return list(
+        session.scalars(
+            select(HumanTask).where(HumanTask.case_id == case_id, HumanTask.status == TaskStatus.READY)
+        )
+    )
 
 
 def test_interop_order_product_runs_start_to_end(session, deployed):
     caseworker = deployed["caseworker"]
     case = cases.start_case(session, caseworker, "order_product", area_code=TOWNSHIP)
     done = []
-    while (todo := ready(session, case.id)):
+    while todo := ready(session, case.id):
         task = min(todo, key=lambda t: t.task_spec)  # fulfilment and charging run in parallel
         cases.forget_live_instances()  # every step restored from the stored state
         tasks.complete(session, caseworker, task.id, ORDER_ANSWERS.get(task.task_spec, {}))
@@ -43,8 +45,12 @@ def test_interop_order_product_runs_start_to_end(session, deployed):
     assert (data["product_price"], data["shipping_cost"], data["order_total"]) == (30.0, 5.0, 65.0)
     assert done[:4] == ["Activity_1uazifo", "Activity_0263vxi", "Activity_1x0wxtq", "Activity_1mkqpod"]
     assert {"Activity_1p0c9z2", "Activity_1f76alf", "Activity_1f2e8xi"} <= set(done)  # manual tasks too
-    kinds = [e.kind for e in session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id)
-                                             .order_by(CaseEvent.seq))]
+    kinds = [
+        e.kind
+        for e in session.scalars(
+            select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)
+        )
+    ]
     assert kinds[0] == EventKind.STARTED and kinds[-1] == EventKind.COMPLETED
     assert kinds.count(EventKind.TASK_COMPLETED) == len(done)
     assert audit.verify_chain(session, case.id) == []
@@ -54,17 +60,23 @@ def test_form_errors_are_field_level_in_chinese_and_nothing_is_written(session, 
     caseworker = deployed["caseworker"]
     case = cases.start_case(session, caseworker, "order_product", area_code=TOWNSHIP)
     task = ready(session, case.id)[0]
-    events_before = session.scalar(select(func.count()).select_from(CaseEvent).where(CaseEvent.case_id == case.id))
+    events_before = session.scalar(
+        select(func.count()).select_from(CaseEvent).where(CaseEvent.case_id == case.id)
+    )
     with pytest.raises(ValidationFailed) as raised:
-        tasks.complete(session, caseworker, task.id, {"product_name": "product_z", "product_quantity": "两个"})
+        tasks.complete(
+            session, caseworker, task.id, {"product_name": "product_z", "product_quantity": "两个"}
+        )
     assert raised.value.field_errors == {"product_name": "不是允许的选项", "product_quantity": "应为整数"}
     with pytest.raises(ValidationFailed) as raised:
         tasks.complete(session, caseworker, task.id, {})
     assert raised.value.field_errors == {"product_name": "此项为必填项", "product_quantity": "此项为必填项"}
     session.expire_all()
     assert session.get(HumanTask, task.id).status == TaskStatus.READY
-    assert session.scalar(select(func.count()).select_from(CaseEvent)
-                          .where(CaseEvent.case_id == case.id)) == events_before
+    assert (
+        session.scalar(select(func.count()).select_from(CaseEvent).where(CaseEvent.case_id == case.id))
+        == events_before
+    )
 
 
 def test_completing_twice_or_a_withdrawn_task_is_a_clear_conflict(session, deployed):
@@ -91,8 +103,13 @@ def test_task_of_another_case_or_unknown_task_is_refused(session, deployed):
 
 
 def test_area_and_role_are_checked(session, deployed):
-    case = cases.start_case(session, deployed["caseworker"], "timer_paths", area_code=TOWNSHIP,
-                            data={"notice_ends": "2030-01-01T00:00:00+08:00"})
+    case = cases.start_case(
+        session,
+        deployed["caseworker"],
+        "timer_paths",
+        area_code=TOWNSHIP,
+        data={"notice_ends": "2030-01-01T00:00:00+08:00"},
+    )
     task = ready(session, case.id)[0]
     assert task.role == "caseworker" and task.task_spec == "review"
     with pytest.raises(PermissionDenied, match="其他辖区"):
@@ -104,11 +121,17 @@ def test_area_and_role_are_checked(session, deployed):
 
 
 def test_claimed_task_is_only_for_the_claimer(session, deployed, users):
-    case = cases.start_case(session, deployed["caseworker"], "timer_paths", area_code=TOWNSHIP,
-                            data={"notice_ends": "2030-01-01T00:00:00+08:00"})
+    case = cases.start_case(
+        session,
+        deployed["caseworker"],
+        "timer_paths",
+        area_code=TOWNSHIP,
+        data={"notice_ends": "2030-01-01T00:00:00+08:00"},
+    )
     task = ready(session, case.id)[0]
-    other = type(users["caseworker"])(username="cw3", display_name="另一位经办人", role=users["caseworker"].role,
-                                      area_code=TOWNSHIP)
+    other = type(users["caseworker"])(
+        username="cw3", display_name="另一位经办人", role=users["caseworker"].role, area_code=TOWNSHIP
+    )
     session.add(other)
     session.flush()
     tasks.claim(session, other, task.id)
@@ -124,10 +147,13 @@ def test_claimed_task_is_only_for_the_claimer(session, deployed, users):
 def test_sending_back_requires_a_comment(session, deployed):
     from workflows import processes
 
-    bench = processes.read_bundle(__import__("pathlib").Path(__file__).resolve().parents[3] / "bench" / "workloads")
+    bench = processes.read_bundle(
+        __import__("pathlib").Path(__file__).resolve().parents[3] / "bench" / "workloads"
+    )
     processes.deploy(session, deployed["process_owner"], bench)
-    case = cases.start_case(session, deployed["caseworker"], "bench_home_care", area_code=TOWNSHIP,
-                            data={"months": 1})
+    case = cases.start_case(
+        session, deployed["caseworker"], "bench_home_care", area_code=TOWNSHIP, data={"months": 1}
+    )
     tasks.complete(session, deployed["caseworker"], ready(session, case.id)[0].id, {"age": 70, "dibao": True})
     approval = ready(session, case.id)[0]
     with pytest.raises(ValidationFailed) as raised:
@@ -137,9 +163,13 @@ def test_sending_back_requires_a_comment(session, deployed):
 
 def test_tampering_with_the_trail_is_detected(session, deployed):
     case = cases.start_case(session, deployed["caseworker"], "order_product", area_code=TOWNSHIP)
-    tasks.complete(session, deployed["caseworker"], ready(session, case.id)[0].id, ORDER_ANSWERS["Activity_1uazifo"])
+    tasks.complete(
+        session, deployed["caseworker"], ready(session, case.id)[0].id, ORDER_ANSWERS["Activity_1uazifo"]
+    )
     assert audit.verify_chain(session, case.id) == []
-    event = session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)).all()[1]
+    event = session.scalars(
+        select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)
+    ).all()[1]
     event.comment = "改过的意见"
     session.flush()
     assert any("被改动" in p for p in audit.verify_chain(session, case.id))
@@ -158,7 +188,9 @@ def test_a_case_keeps_its_version_when_a_new_one_is_deployed(session, deployed):
     new = cases.start_case(session, owner, "runaway_loop", area_code=TOWNSHIP, data={"rounds": 1})
     assert [t.name for t in ready(session, old.id)] == ["完成"]
     assert [t.name for t in ready(session, new.id)] == ["办结"]
-    pinned = cases.start_case(session, owner, "runaway_loop", area_code=TOWNSHIP, data={"rounds": 1}, version=1)
+    pinned = cases.start_case(
+        session, owner, "runaway_loop", area_code=TOWNSHIP, data={"rounds": 1}, version=1
+    )
     assert [t.name for t in ready(session, pinned.id)] == ["完成"]
 
 

@@ -37,8 +37,14 @@ def committed_world(db_engine):
             s.add(Area(code=TOWNSHIP, name="祥云镇", level=AreaLevel.TOWNSHIP, parent_code=COUNTY))
         for name in ("cw_a", "cw_b", "owner"):
             role = Role.PROCESS_OWNER if name == "owner" else Role.CASEWORKER
-            s.add(User(username=name, display_name={"cw_a": "甲", "cw_b": "乙"}.get(name, name), role=role,
-                       area_code=TOWNSHIP if role == Role.CASEWORKER else COUNTY))
+            s.add(
+                User(
+                    username=name,
+                    display_name={"cw_a": "甲", "cw_b": "乙"}.get(name, name),
+                    role=role,
+                    area_code=TOWNSHIP if role == Role.CASEWORKER else COUNTY,
+                )
+            )
         s.flush()
         processes.deploy(s, None, processes.read_bundle(HERE / "bpmn"))
     yield db_engine
@@ -56,8 +62,13 @@ def _user(s, name):
 def test_two_concurrent_completions_one_wins(committed_world):
     db = committed_world
     with Session(db) as s, s.begin():
-        case = cases.start_case(s, _user(s, "cw_a"), "timer_paths", area_code=TOWNSHIP,
-                                data={"notice_ends": "2030-01-01T00:00:00+08:00"})
+        case = cases.start_case(
+            s,
+            _user(s, "cw_a"),
+            "timer_paths",
+            area_code=TOWNSHIP,
+            data={"notice_ends": "2030-01-01T00:00:00+08:00"},
+        )
         case_id = case.id
         task_id = s.scalar(select(HumanTask.id).where(HumanTask.case_id == case_id))
 
@@ -108,8 +119,11 @@ def test_stale_case_write_is_refused_whole(committed_world):
         s.get(Case, case_id).title = "改了标题"  # bumps the lock token through the ORM
     stale = Session(db)
     stale.begin()
-    ref = cases.case_ref(stale.connection().execute(
-        select(*cases.CASE_REF_COLUMNS).where(Case.__table__.c.id == case_id)).one())
+    ref = cases.case_ref(
+        stale.connection()
+        .execute(select(*cases.CASE_REF_COLUMNS).where(Case.__table__.c.id == case_id))
+        .one()
+    )
     ref.lock_version = "0" * 32  # as if read before the other writer's change
     with pytest.raises(Conflict):
         cases.advance(stale, ref, lambda inst: inst.fire_due_timers(), actor=None)

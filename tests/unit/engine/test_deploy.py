@@ -25,7 +25,9 @@ def test_interop_bundle_deploys_unchanged(session, users):
     version = processes.latest(session, "order_product")
     sources = json.loads(version.sources)
     # The version keeps exactly the files the process depends on (the call activity, both tables, its forms).
-    assert {"top_level.bpmn", "call_activity.bpmn", "product_prices.dmn", "shipping_costs.dmn"} <= set(sources)
+    assert {"top_level.bpmn", "call_activity.bpmn", "product_prices.dmn", "shipping_costs.dmn"} <= set(
+        sources
+    )
     assert "forms/select_product_and_quantity.json" in sources
     assert "forms/ask_for_feedback.json" not in sources  # no task of this process uses it
 
@@ -67,8 +69,11 @@ BAD_BUNDLES = [
         id="missing-form-file",
     ),
     pytest.param(
-        ("top_level.bpmn", "<spiffworkflow:calledDecisionId>shipping_costs<",
-         "<spiffworkflow:calledDecisionId>no_such_decision<"),
+        (
+            "top_level.bpmn",
+            "<spiffworkflow:calledDecisionId>shipping_costs<",
+            "<spiffworkflow:calledDecisionId>no_such_decision<",
+        ),
         ("top_level.bpmn", "Activity_0jnqqws", "no_such_decision"),
         id="unknown-decision",
     ),
@@ -88,26 +93,37 @@ def test_bad_bundles_name_file_element_and_problem(session, users, change, expec
         processes.deploy(session, users["process_owner"], bundle)
     file, element, words = expected
     problems = raised.value.problems
-    assert any(p.file == file and (element is None or p.element == element) and words in p.message
-               for p in problems), problems
+    assert any(
+        p.file == file and (element is None or p.element == element) and words in p.message for p in problems
+    ), problems
     assert _versions(session) == before  # nothing deployed, not even the processes that were fine
 
 
 def test_unsupported_element_is_refused(session, users):
-    bundle = _broken(interop_bundle(), "call_activity.bpmn", "<bpmn:exclusiveGateway id=", "<bpmn:complexGateway id=")
-    bundle = {**bundle, "call_activity.bpmn": bundle["call_activity.bpmn"].replace(
-        "</bpmn:exclusiveGateway>", "</bpmn:complexGateway>", 1)}
+    bundle = _broken(
+        interop_bundle(), "call_activity.bpmn", "<bpmn:exclusiveGateway id=", "<bpmn:complexGateway id="
+    )
+    bundle = {
+        **bundle,
+        "call_activity.bpmn": bundle["call_activity.bpmn"].replace(
+            "</bpmn:exclusiveGateway>", "</bpmn:complexGateway>", 1
+        ),
+    }
     with pytest.raises(engine.DeployError) as raised:
         processes.deploy(session, users["process_owner"], bundle)
-    assert any("complexGateway" in p.message and p.file == "call_activity.bpmn" for p in raised.value.problems)
+    assert any(
+        "complexGateway" in p.message and p.file == "call_activity.bpmn" for p in raised.value.problems
+    )
 
 
 def test_form_that_is_not_json_schema_is_refused(session, users):
     bundle = {**interop_bundle(), "forms/select_shipping_method.json": '{"type": "objekt"}'}
     with pytest.raises(engine.DeployError) as raised:
         processes.deploy(session, users["process_owner"], bundle)
-    assert any(p.file == "forms/select_shipping_method.json" and "JSON Schema" in p.message
-               for p in raised.value.problems)
+    assert any(
+        p.file == "forms/select_shipping_method.json" and "JSON Schema" in p.message
+        for p in raised.value.problems
+    )
 
 
 SCRIPT_ATTACKS = [
@@ -125,13 +141,18 @@ def test_scripts_that_reach_outside_are_refused_at_deploy(session, users, script
     bundle = _broken(interop_bundle(), "top_level.bpmn", "order_total = ", f"{script}\norder_total = ")
     with pytest.raises(engine.DeployError) as raised:
         processes.deploy(session, users["process_owner"], bundle)
-    assert any(p.element == "Activity_1ulwq7u" and words in p.message for p in raised.value.problems), \
+    assert any(p.element == "Activity_1ulwq7u" and words in p.message for p in raised.value.problems), (
         raised.value.problems
+    )
 
 
 def test_condition_that_imports_is_refused(session, users):
-    bundle = _broken(interop_bundle(), "call_activity.bpmn",
-                     "product_name in [ 'product_c'", "__import__('os') or product_name in [ 'product_c'")
+    bundle = _broken(
+        interop_bundle(),
+        "call_activity.bpmn",
+        "product_name in [ 'product_c'",
+        "__import__('os') or product_name in [ 'product_c'",
+    )
     with pytest.raises(engine.DeployError) as raised:
         processes.deploy(session, users["process_owner"], bundle)
     assert any("条件表达式" in p.message for p in raised.value.problems)

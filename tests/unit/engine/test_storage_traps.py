@@ -12,9 +12,11 @@ def test_case_state_is_plain_text_in_the_database(session):
     # jsonb reorders keys and SpiffWorkflow 3.2 then silently drops task data: never store state as jsonb.
     assert isinstance(Case.__table__.c.state.type, Text)
     if session.get_bind().dialect.name == "postgresql":
-        kind = session.execute(text(
-            "select data_type from information_schema.columns where table_name='cases' and column_name='state'"
-        )).scalar_one()
+        kind = session.execute(
+            text(
+                "select data_type from information_schema.columns where table_name='cases' and column_name='state'"
+            )
+        ).scalar_one()
         assert kind == "text"
 
 
@@ -22,14 +24,17 @@ def test_multi_step_data_survives_the_round_trip_through_the_database(session, d
     # Each step restored from the stored text; a later script reads data entered two steps before.
     caseworker = deployed["caseworker"]
     case = cases.start_case(session, caseworker, "order_product", area_code=TOWNSHIP)
-    answers = {"Activity_1uazifo": {"product_name": "product_c", "product_quantity": 3},
-               "Activity_0263vxi": {"product_color": "black"},
-               "Activity_0gg5h3v": {"shipping_method": "overnight"},
-               "Activity_0h4nuly": {"shipping_address": "祥云镇"}}
+    answers = {
+        "Activity_1uazifo": {"product_name": "product_c", "product_quantity": 3},
+        "Activity_0263vxi": {"product_color": "black"},
+        "Activity_0gg5h3v": {"shipping_method": "overnight"},
+        "Activity_0h4nuly": {"shipping_address": "祥云镇"},
+    }
     for _ in range(4):
         cases.forget_live_instances()
-        task = session.scalar(select(HumanTask).where(HumanTask.case_id == case.id,
-                                                      HumanTask.status == TaskStatus.READY))
+        task = session.scalar(
+            select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.status == TaskStatus.READY)
+        )
         tasks.complete(session, caseworker, task.id, answers[task.task_spec])
     session.expire_all()
     data = cases.case_data(session.get(Case, case.id))

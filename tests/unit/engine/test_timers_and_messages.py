@@ -12,8 +12,12 @@ from .conftest import TOWNSHIP
 
 def ready_specs(session, case_id):
     session.expire_all()
-    return sorted(t.task_spec for t in session.scalars(
-        select(HumanTask).where(HumanTask.case_id == case_id, HumanTask.status == TaskStatus.READY)))
+    return sorted(
+        t.task_spec
+        for t in session.scalars(
+            select(HumanTask).where(HumanTask.case_id == case_id, HumanTask.status == TaskStatus.READY)
+        )
+    )
 
 
 def fire(session):
@@ -22,23 +26,35 @@ def fire(session):
 
 
 def test_boundary_duration_timer_fires_when_due_and_withdraws_the_task(session, deployed, manual_clock):
-    case = cases.start_case(session, deployed["caseworker"], "timer_paths", area_code=TOWNSHIP,
-                            data={"notice_ends": "2025-06-10T09:00:00+08:00"})
+    case = cases.start_case(
+        session,
+        deployed["caseworker"],
+        "timer_paths",
+        area_code=TOWNSHIP,
+        data={"notice_ends": "2025-06-10T09:00:00+08:00"},
+    )
     assert session.get(Case, case.id).next_timer_at == datetime(2025, 6, 4, 1, 0, tzinfo=UTC)
     manual_clock.advance(hours=47)
     assert fire(session) == 0 and ready_specs(session, case.id) == ["review"]
     manual_clock.advance(hours=1, seconds=1)
     assert fire(session) == 1
     assert ready_specs(session, case.id) == ["escalate"]
-    review = session.scalar(select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.task_spec == "review"))
+    review = session.scalar(
+        select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.task_spec == "review")
+    )
     assert review.status == TaskStatus.CANCELLED
     kinds = [e.kind for e in session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id))]
     assert EventKind.TIMER_FIRED in kinds
 
 
 def test_boundary_timer_does_not_fire_when_the_task_is_done_in_time(session, deployed, manual_clock):
-    case = cases.start_case(session, deployed["caseworker"], "timer_paths", area_code=TOWNSHIP,
-                            data={"notice_ends": "2025-06-10T09:00:00+08:00"})
+    case = cases.start_case(
+        session,
+        deployed["caseworker"],
+        "timer_paths",
+        area_code=TOWNSHIP,
+        data={"notice_ends": "2025-06-10T09:00:00+08:00"},
+    )
     manual_clock.advance(hours=24)
     review = session.scalar(select(HumanTask).where(HumanTask.case_id == case.id))
     tasks.complete(session, deployed["caseworker"], review.id, {})
@@ -82,8 +98,12 @@ def test_worker_picks_only_due_cases_and_survives_a_restart(session, deployed, m
 
 def test_message_with_payload_reaches_only_the_waiting_case_of_that_elder(session, deployed):
     owner = deployed["caseworker"]
-    mine = cases.start_case(session, owner, "wait_for_bed", area_code=TOWNSHIP, elder_id=7, data={"elder_id": 7})
-    other = cases.start_case(session, owner, "wait_for_bed", area_code=TOWNSHIP, elder_id=8, data={"elder_id": 8})
+    mine = cases.start_case(
+        session, owner, "wait_for_bed", area_code=TOWNSHIP, elder_id=7, data={"elder_id": 7}
+    )
+    other = cases.start_case(
+        session, owner, "wait_for_bed", area_code=TOWNSHIP, elder_id=8, data={"elder_id": 8}
+    )
     cases.forget_live_instances()
     assert cases.deliver_message(session, "bed_vacated", {"bed": "A-101"}, elder_id=7) == [mine.id]
     assert ready_specs(session, mine.id) == ["confirm"] and ready_specs(session, other.id) == []
@@ -92,8 +112,9 @@ def test_message_with_payload_reaches_only_the_waiting_case_of_that_elder(sessio
 
 
 def test_interrupting_message_ends_the_case(session, deployed):
-    case = cases.start_case(session, deployed["caseworker"], "wait_for_bed", area_code=TOWNSHIP, elder_id=7,
-                            data={"elder_id": 7})
+    case = cases.start_case(
+        session, deployed["caseworker"], "wait_for_bed", area_code=TOWNSHIP, elder_id=7, data={"elder_id": 7}
+    )
     cases.deliver_message(session, "bed_vacated", {"bed": "B-2"}, elder_id=7)
     assert cases.deliver_message(session, "elder_died", {"on": "2025-06-03"}, elder_id=7) == [case.id]
     session.expire_all()
@@ -102,14 +123,19 @@ def test_interrupting_message_ends_the_case(session, deployed):
 
 
 def test_thrown_message_is_recorded_and_signal_completes(session, deployed):
-    case = cases.start_case(session, deployed["caseworker"], "wait_for_bed", area_code=TOWNSHIP, elder_id=7,
-                            data={"elder_id": 7})
+    case = cases.start_case(
+        session, deployed["caseworker"], "wait_for_bed", area_code=TOWNSHIP, elder_id=7, data={"elder_id": 7}
+    )
     cases.deliver_message(session, "bed_vacated", {"bed": "C-3"}, elder_id=7)
-    confirm = session.scalar(select(HumanTask).where(HumanTask.case_id == case.id,
-                                                     HumanTask.status == TaskStatus.READY))
+    confirm = session.scalar(
+        select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.status == TaskStatus.READY)
+    )
     tasks.complete(session, deployed["caseworker"], confirm.id, {})
-    sent = [e for e in session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id))
-            if e.kind == EventKind.MESSAGE_SENT]
+    sent = [
+        e
+        for e in session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id))
+        if e.kind == EventKind.MESSAGE_SENT
+    ]
     assert len(sent) == 1 and '"notify_family"' in sent[0].detail and '"C-3"' in sent[0].detail
     assert cases.deliver_message(session, "policy_changed", {"rate": 2}, signal=True) == [case.id]
     session.expire_all()
@@ -134,8 +160,9 @@ def test_event_based_gateway_takes_the_timer_when_nobody_answers(session, deploy
 
 
 def test_waiting_steps_mark_what_the_case_waits_on(session, deployed):
-    case = cases.start_case(session, deployed["caseworker"], "wait_for_bed", area_code=TOWNSHIP, elder_id=7,
-                            data={"elder_id": 7})
+    case = cases.start_case(
+        session, deployed["caseworker"], "wait_for_bed", area_code=TOWNSHIP, elder_id=7, data={"elder_id": 7}
+    )
     assert cases.waiting_steps(session, session.get(Case, case.id)) == ["wait_for_vacancy"]
     cases.deliver_message(session, "bed_vacated", {"bed": "A-1"}, elder_id=7)
     # Now a person works `confirm`; its boundary message event is not marked as a step of its own.
