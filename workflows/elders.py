@@ -605,6 +605,29 @@ def register_elder(session: Session, actor: User, data: Mapping[str, Any]) -> El
     return elder
 
 
+def _change_fields(session: Session, elder: Elder, actor: User, new_values, reason: str, now) -> bool:
+    """Set each changed field and audit it as old -> new; return whether anything changed."""
+    changed = False
+    for field, new in new_values:
+        old = getattr(elder, field)
+        if audit_text(old) == audit_text(new):
+            continue
+        setattr(elder, field, new)
+        session.add(
+            ElderChange(
+                elder_id=elder.id,
+                at=now,
+                actor_id=actor.id,
+                field=field,
+                old_value=audit_text(old),
+                new_value=audit_text(new),
+                reason=reason,
+            )
+        )
+        changed = True
+    return changed
+
+
 def update_elder(
     session: Session, actor: User, elder_id: int, changes: Mapping[str, Any], reason: str = ""
 ) -> Elder:
@@ -629,24 +652,9 @@ def update_elder(
 
     now = clock.now()
     reason = (reason or "").strip()
-    changed = False
-    for field in _RECORD_FIELDS:
-        old, new = getattr(elder, field), values[field]
-        if audit_text(old) == audit_text(new):
-            continue
-        setattr(elder, field, new)
-        session.add(
-            ElderChange(
-                elder_id=elder.id,
-                at=now,
-                actor_id=actor.id,
-                field=field,
-                old_value=audit_text(old),
-                new_value=audit_text(new),
-                reason=reason,
-            )
-        )
-        changed = True
+    changed = _change_fields(
+        session, elder, actor, ((field, values[field]) for field in _RECORD_FIELDS), reason, now
+    )
     if changed:
         elder.updated_at = now
         session.flush()
@@ -805,26 +813,12 @@ def record_assessment(
     # A late-entered older assessment joins the history without replacing the current level.
     if elder.disability_assessed_on is None or assessed_on >= elder.disability_assessed_on:
         note = f"能力评估 #{assessment.id}（{reason.label}）"
-        for field, new in (
+        new_values = (
             ("disability_level", level),
             ("disability_assessed_on", assessed_on),
             ("disability_valid_until", assessment.valid_until),
-        ):
-            old = getattr(elder, field)
-            if audit_text(old) == audit_text(new):
-                continue
-            setattr(elder, field, new)
-            session.add(
-                ElderChange(
-                    elder_id=elder.id,
-                    at=now,
-                    actor_id=actor.id,
-                    field=field,
-                    old_value=audit_text(old),
-                    new_value=audit_text(new),
-                    reason=note,
-                )
-            )
+        )
+        _change_fields(session, elder, actor, new_values, note, now)
         elder.updated_at = now
         session.flush()
     return assessment
