@@ -167,3 +167,15 @@ def test_waiting_steps_mark_what_the_case_waits_on(session, deployed):
     cases.deliver_message(session, "bed_vacated", {"bed": "A-1"}, elder_id=7)
     # Now a person works `confirm`; its boundary message event is not marked as a step of its own.
     assert cases.waiting_steps(session, session.get(Case, case.id)) == []
+
+
+def test_a_diagram_failing_after_a_timer_marks_the_case_in_error_once(session, deployed, manual_clock):
+    case = cases.start_case(session, deployed["caseworker"], "failing_after_timer", area_code=TOWNSHIP)
+    manual_clock.advance(hours=1, seconds=1)
+    assert fire(session) == 0  # nothing moved: the step failed
+    failed = session.get(Case, case.id)
+    assert failed.status == CaseStatus.ERROR and "broken_step" in failed.error and "price" in failed.error
+    kinds = [e.kind for e in session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id))]
+    assert kinds.count(EventKind.FAILED) == 1
+    manual_clock.advance(hours=1)
+    assert cases.due_cases(session) == []  # not retried in a loop
