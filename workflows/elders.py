@@ -147,24 +147,6 @@ _TRUE = {"是", "y", "yes", "true", "1", "√", "✓", "✔", "有"}
 _FALSE = {"否", "n", "no", "false", "0", "×", "✗", "无"}
 _CN_DIGITS = {"一": 1, "二": 2, "三": 3, "四": 4, "壹": 1, "贰": 2, "叁": 3, "肆": 4}
 
-REGISTER_FIELDS = frozenset(
-    {
-        "name",
-        "id_number",
-        "phone",
-        "hukou_type",
-        "hukou_area_code",
-        "residence_area_code",
-        "address",
-        "living_arrangement",
-        "severe_handicap_grade",
-        "contacts",
-        "guardian_name",
-        "guardian_phone",
-        *SUPPORT_FLAGS,
-    }
-)
-UPDATE_FIELDS = REGISTER_FIELDS | {"status", "deceased_on"}
 # Written on registration (and by roster imports); birth date and sex come from the ID number.
 REGISTERED_FIELDS = (
     "id_number",
@@ -183,6 +165,9 @@ REGISTERED_FIELDS = (
     "guardian_name",
     "guardian_phone",
 )
+# What a form or roster row gives (birth date and sex are derived from the ID number, not typed).
+REGISTER_FIELDS = frozenset(REGISTERED_FIELDS) - {"sex", "birth_date"}
+UPDATE_FIELDS = REGISTER_FIELDS | {"status", "deceased_on"}
 # Audited on every change.
 _RECORD_FIELDS = (*REGISTERED_FIELDS, "status", "deceased_on")
 
