@@ -88,7 +88,9 @@ def _setup_db(url: str):
 
 
 def _ready(make, case_id) -> list[tuple[str, str, str]]:
-    with make() as s:
+    # Committed like every web request (webapp's teardown commits reads too): on PostgreSQL a
+    # rollback would also make the driver forget its prepared statements.
+    with make.begin() as s:
         rows = s.scalars(
             select(HumanTask).where(HumanTask.case_id == case_id, HumanTask.status == TaskStatus.READY)
         )

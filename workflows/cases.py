@@ -24,6 +24,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from . import access, audit, clock, deadlines, diagram_functions, effects, engine, processes
+from .driver_sql import DriverStatement
 from .errors import Conflict, DomainError, NotFound, PermissionDenied
 from .models import Case, CaseEvent, CaseStatus, CaseWait, EventKind, HumanTask, TaskStatus, User
 
@@ -236,22 +237,24 @@ _TASKS = HumanTask.__table__
 _EVENTS = CaseEvent.__table__
 _WAITS = CaseWait.__table__
 
-# The hot path's statements, built once: constructing SQLAlchemy statements costs more than SQLite
-# takes to run them.
-_COMPLETE_TASK = (
+# The hot path's statements, built once and run on the driver (see driver_sql): constructing and
+# executing statements through SQLAlchemy costs more than SQLite takes to run them.
+_COMPLETE_TASK = DriverStatement(
     update(_TASKS)
     .where(_TASKS.c.id == bindparam("task_id"), _TASKS.c.status == TaskStatus.READY.value)
     .values(status=TaskStatus.COMPLETED.value, completed_at=bindparam("at"), completed_by=bindparam("by"))
 )
-_WITHDRAW_TASKS = (
+_WITHDRAW_TASK = DriverStatement(
     update(_TASKS)
-    .where(_TASKS.c.id.in_(bindparam("ids", expanding=True)), _TASKS.c.status == TaskStatus.READY.value)
+    .where(_TASKS.c.id == bindparam("task_id"), _TASKS.c.status == TaskStatus.READY.value)
     .values(status=TaskStatus.CANCELLED.value, completed_at=bindparam("at"))
 )
-_INSERT_TASKS = insert(_TASKS)
-_INSERT_EVENTS = insert(_EVENTS)
-_CLEAR_WAITS = delete(_WAITS).where(_WAITS.c.case_id == bindparam("case_id"))
-_INSERT_WAITS = insert(_WAITS)
+_TASK_COLUMNS = [c.name for c in _TASKS.columns]
+_EVENT_COLUMNS = [c.name for c in _EVENTS.columns if c.name != "id"]
+_INSERT_TASKS = DriverStatement(insert(_TASKS), column_keys=_TASK_COLUMNS)
+_INSERT_EVENTS = DriverStatement(insert(_EVENTS), column_keys=_EVENT_COLUMNS)
+_CLEAR_WAITS = DriverStatement(delete(_WAITS).where(_WAITS.c.case_id == bindparam("case_id")))
+_INSERT_WAITS = DriverStatement(insert(_WAITS), column_keys=["case_id", "event_name"])
 _CASE_STATE_COLUMNS = (
     "state",
     "data",
@@ -265,7 +268,7 @@ _CASE_STATE_COLUMNS = (
     "event_count",
     "last_event_hash",
 )
-_SAVE_CASE = (
+_SAVE_CASE = DriverStatement(
     update(_CASES)
     .where(_CASES.c.id == bindparam("case_id"), _CASES.c.lock_version == bindparam("old_lock"))
     .values({name: bindparam(name) for name in _CASE_STATE_COLUMNS})
@@ -367,9 +370,8 @@ def _write(
     waits = sorted({p.name for p in pending if p.kind in ("message", "signal")})
     waiting_for = "\n".join(waits)
     if waiting_for != (case.waiting_for or ""):
-        conn.execute(_CLEAR_WAITS, {"case_id": case.id})
-        if waits:
-            conn.execute(_INSERT_WAITS, [{"case_id": case.id, "event_name": n} for n in waits])
+        _CLEAR_WAITS.execute(conn, {"case_id": case.id})
+        _INSERT_WAITS.execute_many(conn, [{"case_id": case.id, "event_name": n} for n in waits])
 
     values = {
         "state": instance.dump(),
@@ -412,8 +414,8 @@ def _write(
             )
         else:
             task_done = _write_rows(conn, completed_task, gone, rows, event_rows, now, by)
-            case_saved = conn.execute(
-                _SAVE_CASE, {"case_id": case.id, "old_lock": case.lock_version, **values}
+            case_saved = _SAVE_CASE.execute(
+                conn, {"case_id": case.id, "old_lock": case.lock_version, **values}
             ).rowcount
     except IntegrityError as exc:
         # A concurrent writer took the same trail position (or task) first: the whole move is void.
@@ -459,22 +461,18 @@ def _write_rows(conn, completed_task, gone, rows, event_rows, now, by) -> int:
     """Write the task and trail rows of a move, one statement each; return how many tasks completed."""
     done = 0
     if completed_task is not None:
-        done = conn.execute(_COMPLETE_TASK, {"task_id": completed_task.id, "at": now, "by": by}).rowcount
-    if gone:
-        conn.execute(_WITHDRAW_TASKS, {"ids": gone, "at": now})
-    if rows:
-        conn.execute(_INSERT_TASKS, rows)
-    if event_rows:
-        conn.execute(_INSERT_EVENTS, event_rows)
+        done = _COMPLETE_TASK.execute(conn, {"task_id": completed_task.id, "at": now, "by": by}).rowcount
+    _WITHDRAW_TASK.execute_many(conn, [{"task_id": task_id, "at": now} for task_id in gone])
+    _INSERT_TASKS.execute_many(conn, rows)
+    _INSERT_EVENTS.execute_many(conn, event_rows)
     return done
 
 
-_TASK_COLUMNS = [c.name for c in HumanTask.__table__.columns]
-_EVENT_COLUMNS = [c.name for c in CaseEvent.__table__.columns if c.name != "id"]
 # One round trip for every write of a move: on PostgreSQL each statement costs a network round trip,
 # which is most of a step. All parts run; a lost race shows in the two counts and the caller rolls back.
-_POSTGRES_WRITE_ALL = text(
-    f"""
+_POSTGRES_WRITE_ALL = DriverStatement(
+    text(
+        f"""
     WITH done AS (
         UPDATE human_tasks SET status = 'completed', completed_at = :at, completed_by = :by
         WHERE id = :task_id AND status = 'ready' RETURNING 1
@@ -496,12 +494,13 @@ _POSTGRES_WRITE_ALL = text(
     SELECT (SELECT count(*) FROM done), (SELECT count(*) FROM saved),
            (SELECT count(*) FROM gone), (SELECT count(*) FROM new_tasks), (SELECT count(*) FROM new_events)
     """
-).bindparams(
-    bindparam("at", type_=Case.__table__.c.updated_at.type),
-    bindparam("next_timer_at", type_=Case.__table__.c.next_timer_at.type),
-    bindparam("ended_at", type_=Case.__table__.c.ended_at.type),
-    bindparam("updated_at", type_=Case.__table__.c.updated_at.type),
-    bindparam("status", type_=Case.__table__.c.status.type),
+    ).bindparams(
+        bindparam("at", type_=Case.__table__.c.updated_at.type),
+        bindparam("next_timer_at", type_=Case.__table__.c.next_timer_at.type),
+        bindparam("ended_at", type_=Case.__table__.c.ended_at.type),
+        bindparam("updated_at", type_=Case.__table__.c.updated_at.type),
+        bindparam("status", type_=Case.__table__.c.status.type),
+    )
 )
 
 
@@ -529,7 +528,7 @@ def _write_all_postgres(
         "old_lock": case.lock_version,
         **values,
     }
-    done, saved, *_ = conn.execute(_POSTGRES_WRITE_ALL, params).one()
+    done, saved, *_ = _POSTGRES_WRITE_ALL.first(conn, params)
     return done, saved
 
 

@@ -37,10 +37,11 @@ from RestrictedPython.Guards import (
 )
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
-from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, TaskConverter
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnSubWorkflowConverter, BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as _spiff_timer
 from SpiffWorkflow.bpmn.util import BpmnEvent
+from SpiffWorkflow.bpmn.util.subworkflow import BpmnSubWorkflow
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
@@ -230,11 +231,88 @@ _script_engine = PythonScriptEngine(environment=_restricted_env)
 # Serialization: specs once per version; case state without the spec.
 
 
+_FINISHED = TaskState.COMPLETED | TaskState.CANCELLED | TaskState.ERROR
+
+
+def _tasks_to_dict(registry, workflow) -> dict:
+    """A workflow's tasks as SpiffWorkflow's TaskConverter writes them (`test_state_format` holds us to it),
+    written for speed: a case's state is serialized on every step.
+
+    Finished tasks no longer change, so their form is kept and reused: re-serializing a case's whole
+    history on every step is what makes naive persistence grow with the case. Ids are turned into text
+    once per instance.
+    """
+    top = workflow.top_workflow.__dict__
+    finished = top.setdefault("_eldercare_task_dicts", {})
+    ids = top.setdefault("_eldercare_ids", {})
+
+    def sid(uid):
+        text = ids.get(uid)
+        if text is None:
+            text = ids[uid] = str(uid)
+        return text
+
+    tasks = workflow.tasks
+    result = {}
+    for uid, task in tasks.items():
+        state = task.state
+        if state & _FINISHED:
+            key = (state, task.last_state_change, len(task._children))
+            hit = finished.get(uid)
+            if hit is not None and hit[0] == key:
+                result[sid(uid)] = hit[1]
+                continue
+        if type(task) is not Task:
+            dct = registry.convert(task)
+        else:
+            parent = tasks.get(task._parent)
+            own = task.data
+            if parent is None:
+                data, delta = own, {}
+            else:
+                above = parent.data
+                data = {}
+                delta = {
+                    "updates": {k: own[k] for k in own if k not in above or own[k] != above[k]},
+                    "deletions": [k for k in above if k not in own],
+                }
+            dct = {
+                "id": sid(uid),
+                "parent": sid(task._parent) if parent is not None else None,
+                "children": [sid(child) for child in task._children],
+                "last_state_change": task.last_state_change,
+                "state": state,
+                "task_spec": task.task_spec.name,
+                "triggered": task.triggered,
+                "internal_data": registry.convert(task.internal_data),
+                "data": data,
+                "delta": delta,
+                "typename": "Task",
+            }
+        if state & _FINISHED:
+            finished[uid] = (key, dct)
+        result[sid(uid)] = dct
+    return result
+
+
+def _workflow_fields(registry, workflow) -> dict:
+    """SpiffWorkflow's WorkflowConverter.to_dict, with the tasks written by `_tasks_to_dict`."""
+    return {
+        "data": registry.convert(registry.clean(workflow.data)),
+        "correlations": workflow.correlations,
+        "last_task": str(workflow.last_task.id) if workflow.last_task is not None else None,
+        "success": workflow.success,
+        "completed": workflow.completed,
+        "tasks": _tasks_to_dict(registry, workflow),
+        "root": str(workflow.task_tree.id),
+    }
+
+
 class _SpeclessWorkflowConverter(BpmnWorkflowConverter):
     """Leave the spec out of a case's state; it is stored once with the process version."""
 
     def to_dict(self, workflow):
-        dct = super(BpmnWorkflowConverter, self).to_dict(workflow)
+        dct = _workflow_fields(self.registry, workflow)
         dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
         dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
         return dct
@@ -249,30 +327,29 @@ class _SpeclessWorkflowConverter(BpmnWorkflowConverter):
         return workflow
 
 
-_FINISHED = TaskState.COMPLETED | TaskState.CANCELLED | TaskState.ERROR
-
-
-class _CachingTaskConverter(TaskConverter):
-    """Reuse the serialized form of finished tasks: they no longer change, and re-serializing a
-    case's whole history on every step is what makes naive persistence grow with the case."""
-
-    def to_dict(self, task):
-        if not task.state & _FINISHED:
-            return super().to_dict(task)
-        cache = task.workflow.top_workflow.__dict__.setdefault("_eldercare_task_dicts", {})
-        key = (task.state, task.last_state_change, len(task._children))
-        hit = cache.get(task.id)
-        if hit is not None and hit[0] == key:
-            return hit[1]
-        dct = super().to_dict(task)
-        cache[task.id] = (key, dct)
+class _SubWorkflowConverter(BpmnSubWorkflowConverter):
+    def to_dict(self, workflow):
+        dct = _workflow_fields(self.registry, workflow)
+        dct["parent_task_id"] = str(workflow.parent_task_id)
+        dct["spec"] = workflow.spec.name
         return dct
 
 
-def _make_registry():
+class _StockSpeclessConverter(_SpeclessWorkflowConverter):
+    """The same state written by SpiffWorkflow's own converters, slower: tests compare the two."""
+
+    def to_dict(self, workflow):
+        dct = super(BpmnWorkflowConverter, self).to_dict(workflow)
+        dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
+        dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+        return dct
+
+
+def _make_registry(fast: bool = True):
     config = dict(SPIFF_CONFIG)
-    config[BpmnWorkflow] = _SpeclessWorkflowConverter
-    config[Task] = _CachingTaskConverter
+    config[BpmnWorkflow] = _SpeclessWorkflowConverter if fast else _StockSpeclessConverter
+    if fast:
+        config[BpmnSubWorkflow] = _SubWorkflowConverter
     registry = BpmnWorkflowSerializer.configure(config)
     registry.register(Decimal, lambda v: {"value": str(v)}, lambda v: Decimal(v["value"]), "Decimal")
     registry.register(

@@ -7,6 +7,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from . import access, audit, cases, clock, engine, step_checks
+from .driver_sql import DriverStatement
 from .errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from .models import Case, EventKind, HumanTask, TaskStatus, User
 
@@ -29,7 +30,7 @@ class TaskRef:
 
 _T = HumanTask.__table__
 # Built once: this read starts every completion.
-_TASK_WITH_CASE = (
+_TASK_WITH_CASE = DriverStatement(
     select(*[getattr(_T.c, f.name) for f in fields(TaskRef)], *cases.CASE_REF_COLUMNS)
     .join(Case.__table__, Case.__table__.c.id == _T.c.case_id)
     .where(_T.c.id == bindparam("task_id"))
@@ -79,7 +80,7 @@ def complete(
 
     `case_id`, when the caller addresses the task through its case, must be the task's case.
     """
-    row = session.connection().execute(_TASK_WITH_CASE, {"task_id": str(task_id)}).first()
+    row = _TASK_WITH_CASE.first(session.connection(), {"task_id": str(task_id)})
     if row is None:
         raise NotFound("任务不存在")
     task, case = TaskRef(*row[:_TASK_WIDTH]), cases.case_ref(row[_TASK_WIDTH:])

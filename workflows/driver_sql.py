@@ -1,0 +1,110 @@
+"""Statements that every case move runs, executed on the database driver's own cursor.
+
+A completion reads one row and writes four or five. Through SQLAlchemy's execution machinery each
+statement costs 15–40 µs of Python on top of the 2–5 µs SQLite takes to run it, which made SQLAlchemy
+itself the largest part of a step's persistence cost. These statements are still written with
+SQLAlchemy Core (so they follow the models), but each is compiled once per dialect and run on the DBAPI
+connection of the session's own transaction, with the same bind and result processing SQLAlchemy
+applies, so what is stored and read back is identical.
+
+Only statements without expanding (`IN`) parameters belong here; everything else uses the session.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.exc import IntegrityError as SAIntegrityError
+
+
+@dataclass
+class _Compiled:
+    sql: str
+    names: tuple[str, ...] | None  # positional drivers (SQLite): the order of the parameters
+    defaults: dict[str, Any]  # values fixed in the statement itself
+    bind: dict[str, Any]  # parameter name -> bind processor
+    result: list[Any]  # per selected column: result processor or None
+
+
+def _compile(statement, dialect: Dialect, column_keys: list[str] | None) -> _Compiled:
+    compiled = statement.compile(dialect=dialect, column_keys=column_keys)
+    binds = compiled.binds
+    processors = {}
+    for name, param in binds.items():
+        processor = param.type.dialect_impl(dialect).bind_processor(dialect)
+        if processor is not None:
+            processors[name] = processor
+    defaults = {name: param.effective_value for name, param in binds.items() if not param.required}
+    result = []
+    for column in getattr(statement, "selected_columns", ()):
+        result.append(column.type.dialect_impl(dialect).result_processor(dialect, None))
+    names = tuple(compiled.positiontup) if compiled.positional else None
+    return _Compiled(compiled.string, names, defaults, processors, result)
+
+
+class DriverStatement:
+    """A Core statement compiled once per dialect and run on the driver's cursor.
+
+    `column_keys` names the columns an INSERT sets (its parameters carry the same names).
+    """
+
+    def __init__(self, statement, column_keys: list[str] | None = None):
+        self._statement = statement
+        self._column_keys = column_keys
+        self._by_dialect: dict[str, _Compiled] = {}
+
+    def _compiled(self, dialect: Dialect) -> _Compiled:
+        found = self._by_dialect.get(dialect.name)
+        if found is None:
+            found = self._by_dialect[dialect.name] = _compile(self._statement, dialect, self._column_keys)
+        return found
+
+    @staticmethod
+    def _params(c: _Compiled, params: dict[str, Any]):
+        values = {**c.defaults, **params} if c.defaults else params
+        if c.bind:
+            values = {k: (c.bind[k](v) if k in c.bind else v) for k, v in values.items()}
+        if c.names is None:
+            return values
+        return tuple(values[name] for name in c.names)
+
+    def execute(self, connection: Connection, params: dict[str, Any]):
+        """Run once; return the driver's cursor (for `rowcount` or rows)."""
+        c = self._compiled(connection.dialect)
+        cursor = connection.connection.driver_connection.cursor()
+        with _integrity_errors(connection):
+            cursor.execute(c.sql, self._params(c, params))
+        return cursor
+
+    def execute_many(self, connection: Connection, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        c = self._compiled(connection.dialect)
+        cursor = connection.connection.driver_connection.cursor()
+        with _integrity_errors(connection):
+            cursor.executemany(c.sql, [self._params(c, row) for row in rows])
+
+    def first(self, connection: Connection, params: dict[str, Any]) -> tuple | None:
+        """The first row, with SQLAlchemy's result processing (aware datetimes, enums)."""
+        c = self._compiled(connection.dialect)
+        row = self.execute(connection, params).fetchone()
+        if row is None or not c.result:  # textual statements: no column types to process
+            return row if row is None else tuple(row)
+        return tuple(p(v) if p is not None else v for p, v in zip(c.result, row, strict=True))
+
+
+class _integrity_errors:
+    """Raise the driver's integrity errors as SQLAlchemy's, as the rest of the code expects."""
+
+    def __init__(self, connection: Connection):
+        self._driver_error = connection.dialect.loaded_dbapi.IntegrityError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, _tb):
+        if kind is not None and issubclass(kind, self._driver_error):
+            raise SAIntegrityError(None, None, error) from error
+        return False
