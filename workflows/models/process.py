@@ -4,9 +4,10 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import uuid4
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ..db import use_fast_compression
 from .base import Base, ValueEnum
 
 
@@ -102,6 +103,11 @@ class Case(Base):
     ended_at: Mapped[datetime | None]
 
     __mapper_args__ = {"version_id_col": lock_version, "version_id_generator": lambda _old: uuid4().hex}
+
+
+@event.listens_for(Case.__table__, "after_create")
+def _compress_state_fast(table, connection, **_):
+    use_fast_compression(connection, table.name)  # migration 0002 does the same for migrated databases
 
 
 class HumanTask(Base):
