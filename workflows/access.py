@@ -1,6 +1,7 @@
 """Who may see and do what: roles by lane, areas by code prefix. Every use case asks here."""
 
 import re
+from functools import lru_cache
 
 from .errors import PermissionDenied
 from .models import HumanTask, Role, User
@@ -24,6 +25,7 @@ _LANE_LABELS = {
 }
 
 
+@lru_cache(maxsize=1024)  # asked for every new task; lanes are few
 def role_for_lane(lane: str | None) -> str | None:
     """Map a lane name to a role code: the code itself, a code in brackets, or a known Chinese label."""
     if not lane:

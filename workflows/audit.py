@@ -4,6 +4,7 @@ import hashlib
 import json
 from datetime import datetime
 
+import orjson
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
@@ -22,6 +23,14 @@ def _digest(
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
+_DETAIL_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+
+
+def _detail_text(detail: dict | None) -> str:
+    # Every step writes one; the hash covers this text as stored, so its layout is free to choose.
+    return orjson.dumps(detail or {}, default=str, option=_DETAIL_OPTIONS).decode("utf-8")
+
+
 def entry(
     case: Case,
     kind: EventKind,
@@ -38,7 +47,7 @@ def entry(
     count, prev_hash = head if head is not None else (case.event_count, case.last_event_hash)
     at = at or clock.now()
     seq = count + 1
-    detail_text = json.dumps(detail or {}, ensure_ascii=False, sort_keys=True, default=str)
+    detail_text = _detail_text(detail)
     actor_id = actor.id if actor is not None else None
     return {
         "case_id": case.id,

@@ -15,7 +15,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from datetime import datetime
-from uuid import uuid4
 
 from sqlalchemy import bindparam, delete, event, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
@@ -27,6 +26,7 @@ from . import access, audit, clock, deadlines, diagram_functions, effects, engin
 from .driver_sql import DriverStatement
 from .errors import Conflict, DomainError, NotFound, PermissionDenied
 from .models import Case, CaseEvent, CaseStatus, CaseWait, EventKind, HumanTask, TaskStatus, User
+from .models.process import new_lock_token
 
 log = logging.getLogger(__name__)
 diagram_functions.install()
@@ -165,7 +165,7 @@ def start_case(
         started_by=actor.id if actor is not None else None,
         started_at=now,
         updated_at=now,
-        lock_version=uuid4().hex,
+        lock_version=new_lock_token(),
     )
     session.add(case)
     session.flush()  # the id is needed by the projections
@@ -380,7 +380,7 @@ def _write(
         "current_step": "、".join(s.name for s in after)[:200],
         "updated_at": now,
         "waiting_for": waiting_for,
-        "lock_version": uuid4().hex,
+        "lock_version": new_lock_token(),
         "status": case.status,
         "ended_at": case.ended_at,
     }

@@ -27,7 +27,8 @@ def make_engine(url: str | None = None, **kwargs) -> Engine:
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):
             # IMMEDIATE takes the write lock up front, so two writers queue instead of failing mid-way.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # (On the driver directly: this starts every transaction.)
+            conn.connection.driver_connection.execute("BEGIN IMMEDIATE")
 
         return engine
     # Recycle rather than pre-ping: a ping would cost one round trip on every request.

@@ -1,7 +1,8 @@
 """Due dates for human tasks: working days on the mainland calendar, end of day in Asia/Shanghai."""
 
 import logging
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from .rules import workdays
@@ -16,7 +17,11 @@ def local_date(moment: datetime):
 
 def due_at(now: datetime, workdays_n=None, days_n=None) -> datetime | None:
     """The end of the day `workdays_n` working days (or `days_n` calendar days) after `now`."""
-    start = local_date(now)
+    return _due_at(local_date(now), workdays_n, days_n)
+
+
+@lru_cache(maxsize=4096)  # every new task asks; the answer depends only on the day
+def _due_at(start: date, workdays_n, days_n) -> datetime | None:
     if workdays_n not in (None, ""):
         n = int(workdays_n)
         try:

@@ -693,7 +693,9 @@ class Instance:
 
     def __init__(self, workflow: BpmnWorkflow):
         self._wf = workflow
-        self._steps: list[HumanStep] | None = None  # READY human tasks, recomputed after every move
+        # What the instance looks like now, computed once after each move (the hot path asks repeatedly).
+        self._steps: list[HumanStep] | None = None  # READY human tasks
+        self._completed: bool | None = None
 
     # -- creating and restoring
 
@@ -727,9 +729,13 @@ class Instance:
 
     def run(self) -> None:
         """Run engine steps (scripts, gateways, decisions, due timers) to the next wait state."""
-        self._steps = None
+        self._forget()
         _spiff_call(None, self._wf.do_engine_steps)
         self._check_depth()
+
+    def _forget(self) -> None:
+        self._steps = None
+        self._completed = None
 
     def _check_depth(self) -> None:
         # SpiffWorkflow 3.2 walks the task tree to a depth of 1,000 only: past it (a loop of ~247 rounds)
@@ -769,7 +775,7 @@ class Instance:
         if task.state != TaskState.READY:
             raise EngineError("任务当前不可办理")
         element = task.task_spec.bpmn_id
-        self._steps = None
+        self._forget()
         task.data.update(data)
         _spiff_call(element, task.run)
         self.run()
@@ -777,7 +783,7 @@ class Instance:
     def fire_due_timers(self) -> bool:
         """Fire timers that are due by the clock; return whether anything moved."""
         before = self._fingerprint()
-        self._steps = None
+        self._forget()
         _spiff_call(None, self._wf.refresh_timers)
         self.run()
         return self._fingerprint() != before
@@ -788,7 +794,7 @@ class Instance:
             return False
         definition = SignalEventDefinition(name) if signal else MessageEventDefinition(name)
         event = BpmnEvent(definition, payload=dict(payload or {}))
-        self._steps = None
+        self._forget()
         _spiff_call(None, self._wf.catch, event)
         self.run()
         return True
@@ -829,13 +835,15 @@ class Instance:
 
     @property
     def completed(self) -> bool:
-        return self._wf.is_completed()
+        if self._completed is None:
+            self._completed = self._wf.is_completed()
+        return self._completed
 
     @property
     def data(self) -> dict:
         """The case data: the top workflow's data when finished; else the latest completed task's,
         overlaid with what the open human steps hold (after a boundary event, those are the newest)."""
-        if self._wf.is_completed():
+        if self.completed:
             return dict(self._wf.data)
         last = self._wf.last_task
         data = dict(last.data) if last is not None else dict(self._wf.task_tree.data)
@@ -931,15 +939,23 @@ def validate_form(schema: Mapping[str, Any] | None, data: Mapping[str, Any]) -> 
 
 
 _validators: dict[str, Any] = {}
+_validators_by_id: dict[int, tuple[Mapping, Any]] = {}
 
 
 def _validator_for(schema):
+    # Forms come from the cached process runtimes, so the same dict returns on every step: look it up
+    # by identity first (holding the dict, so its id cannot be reused), by content otherwise.
+    known = _validators_by_id.get(id(schema))
+    if known is not None and known[0] is schema:
+        return known[1]
     key = _dumps(schema)
     validator = _validators.get(key)
     if validator is None:
         cls = jsonschema.validators.validator_for(schema)
         validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
         _validators[key] = validator
+    if len(_validators_by_id) < 10_000:
+        _validators_by_id[id(schema)] = (schema, validator)
     return validator
 
 

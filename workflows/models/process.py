@@ -1,8 +1,8 @@
 """Deployed process versions, cases, the inbox projection and the audit trail."""
 
+import os
 from datetime import datetime
 from enum import StrEnum
-from uuid import uuid4
 
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, mapped_column
@@ -66,6 +66,11 @@ class ProcessVersion(Base):
     deployed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
 
+def new_lock_token() -> str:
+    """A case row's next lock value: random, so a cached instance matches only the row it was saved as."""
+    return os.urandom(16).hex()
+
+
 class Case(Base):
     """A running (or finished) process instance."""
 
@@ -102,7 +107,7 @@ class Case(Base):
     updated_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
 
-    __mapper_args__ = {"version_id_col": lock_version, "version_id_generator": lambda _old: uuid4().hex}
+    __mapper_args__ = {"version_id_col": lock_version, "version_id_generator": lambda _old: new_lock_token()}
 
 
 @event.listens_for(Case.__table__, "after_create")
