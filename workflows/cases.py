@@ -76,6 +76,7 @@ class CaseRef:
     last_event_hash: str
     waiting_for: str
     ended_at: datetime | None
+    next_timer_at: datetime | None
 
 
 CASE_REF_COLUMNS = [getattr(Case.__table__.c, f.name) for f in fields(CaseRef)]
@@ -268,11 +269,21 @@ _CASE_STATE_COLUMNS = (
     "event_count",
     "last_event_hash",
 )
-_SAVE_CASE = DriverStatement(
-    update(_CASES)
-    .where(_CASES.c.id == bindparam("case_id"), _CASES.c.lock_version == bindparam("old_lock"))
-    .values({name: bindparam(name) for name in _CASE_STATE_COLUMNS})
-)
+_INDEXED_STATE_COLUMNS = ("status", "ended_at", "next_timer_at")
+
+
+def _save_case(columns) -> DriverStatement:
+    return DriverStatement(
+        update(_CASES)
+        .where(_CASES.c.id == bindparam("case_id"), _CASES.c.lock_version == bindparam("old_lock"))
+        .values({name: bindparam(name) for name in columns})
+    )
+
+
+_SAVE_CASE = _save_case(_CASE_STATE_COLUMNS)
+# Most steps change neither status nor timer: leaving those columns out of the SET spares SQLite the
+# rewrite of their index pages (a sixth of the pages a step writes).
+_SAVE_CASE_STEP = _save_case([c for c in _CASE_STATE_COLUMNS if c not in _INDEXED_STATE_COLUMNS])
 
 
 def advance(
@@ -414,7 +425,8 @@ def _write(
             )
         else:
             task_done = _write_rows(conn, completed_task, gone, rows, event_rows, now, by)
-            case_saved = _SAVE_CASE.execute(
+            steady = all(values[c] == getattr(case, c) for c in _INDEXED_STATE_COLUMNS)
+            case_saved = (_SAVE_CASE_STEP if steady else _SAVE_CASE).execute(
                 conn, {"case_id": case.id, "old_lock": case.lock_version, **values}
             ).rowcount
     except IntegrityError as exc:

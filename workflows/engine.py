@@ -269,6 +269,8 @@ def _tasks_to_dict(registry, workflow) -> dict:
             own = task.data
             if parent is None:
                 data, delta = own, {}
+            elif not own:  # tasks not reached yet: restored alike, without listing every parent key
+                data, delta = {}, {}
             else:
                 above = parent.data
                 data = {}
@@ -284,7 +286,7 @@ def _tasks_to_dict(registry, workflow) -> dict:
                 "state": state,
                 "task_spec": task.task_spec.name,
                 "triggered": task.triggered,
-                "internal_data": registry.convert(task.internal_data),
+                "internal_data": registry.convert(task.internal_data) if task.internal_data else {},
                 "data": data,
                 "delta": delta,
                 "typename": "Task",
