@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from datetime import datetime
 
+import orjson
 from sqlalchemy import bindparam, delete, event, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -426,9 +427,11 @@ def _write(
         else:
             task_done = _write_rows(conn, completed_task, gone, rows, event_rows, now, by)
             steady = all(values[c] == getattr(case, c) for c in _INDEXED_STATE_COLUMNS)
-            case_saved = (_SAVE_CASE_STEP if steady else _SAVE_CASE).execute(
-                conn, {"case_id": case.id, "old_lock": case.lock_version, **values}
-            ).rowcount
+            case_saved = (
+                (_SAVE_CASE_STEP if steady else _SAVE_CASE)
+                .execute(conn, {"case_id": case.id, "old_lock": case.lock_version, **values})
+                .rowcount
+            )
     except IntegrityError as exc:
         # A concurrent writer took the same trail position (or task) first: the whole move is void.
         raise Conflict("该任务刚被其他人办理，请刷新后查看") from exc
@@ -517,13 +520,8 @@ _POSTGRES_WRITE_ALL = DriverStatement(
 
 
 def _json_rows(rows: list[dict]) -> str:
-    return json.dumps(
-        [
-            {k: (v.isoformat() if isinstance(v, datetime) else getattr(v, "value", v)) for k, v in r.items()}
-            for r in rows
-        ],
-        ensure_ascii=False,
-    )
+    # Times as ISO 8601 with their offset, enums as their values: what json_populate_recordset reads.
+    return orjson.dumps(rows).decode("utf-8")
 
 
 def _write_all_postgres(

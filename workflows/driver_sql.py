@@ -18,30 +18,31 @@ from typing import Any
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
+_REQUIRED = object()
+
 
 @dataclass
 class _Compiled:
     sql: str
-    names: tuple[str, ...] | None  # positional drivers (SQLite): the order of the parameters
-    defaults: dict[str, Any]  # values fixed in the statement itself
-    bind: dict[str, Any]  # parameter name -> bind processor
+    positional: bool  # SQLite takes a tuple in `plan` order; psycopg a dict
+    plan: tuple[tuple[str, Any, Any], ...]  # per parameter: name, bind processor or None, default
     result: list[Any]  # per selected column: result processor or None
 
 
 def _compile(statement, dialect: Dialect, column_keys: list[str] | None) -> _Compiled:
     compiled = statement.compile(dialect=dialect, column_keys=column_keys)
     binds = compiled.binds
-    processors = {}
-    for name, param in binds.items():
+    names = compiled.positiontup if compiled.positional else list(binds)
+    plan = []
+    for name in names:
+        param = binds[name]
         processor = param.type.dialect_impl(dialect).bind_processor(dialect)
-        if processor is not None:
-            processors[name] = processor
-    defaults = {name: param.effective_value for name, param in binds.items() if not param.required}
+        default = _REQUIRED if param.required else param.effective_value
+        plan.append((name, processor, default))
     result = []
     for column in getattr(statement, "selected_columns", ()):
         result.append(column.type.dialect_impl(dialect).result_processor(dialect, None))
-    names = tuple(compiled.positiontup) if compiled.positional else None
-    return _Compiled(compiled.string, names, defaults, processors, result)
+    return _Compiled(compiled.string, compiled.positional, tuple(plan), result)
 
 
 class DriverStatement:
@@ -62,20 +63,29 @@ class DriverStatement:
         return found
 
     @staticmethod
-    def _params(c: _Compiled, params: dict[str, Any]):
-        values = {**c.defaults, **params} if c.defaults else params
-        if c.bind:
-            values = {k: (c.bind[k](v) if k in c.bind else v) for k, v in values.items()}
-        if c.names is None:
-            return values
-        return tuple(values[name] for name in c.names)
+    def _params(c: _Compiled, params: dict[str, Any], memo: dict):
+        """The driver's parameters, processed as SQLAlchemy would; `memo` spares processing the same
+        object twice (one step's time appears in many columns)."""
+        out = []
+        for name, processor, default in c.plan:
+            value = params[name] if name in params or default is _REQUIRED else default
+            if processor is not None and value is not None:
+                key = (id(processor), id(value))
+                done = memo.get(key)
+                if done is None:
+                    done = memo[key] = processor(value)
+                value = done
+            out.append(value)
+        if c.positional:
+            return tuple(out)
+        return {name: value for (name, _, _), value in zip(c.plan, out, strict=True)}
 
     def execute(self, connection: Connection, params: dict[str, Any]):
         """Run once; return the driver's cursor (for `rowcount` or rows)."""
         c = self._compiled(connection.dialect)
         cursor = connection.connection.driver_connection.cursor()
         with _integrity_errors(connection):
-            cursor.execute(c.sql, self._params(c, params))
+            cursor.execute(c.sql, self._params(c, params, {}))
         return cursor
 
     def execute_many(self, connection: Connection, rows: list[dict[str, Any]]) -> None:
@@ -84,7 +94,8 @@ class DriverStatement:
         c = self._compiled(connection.dialect)
         cursor = connection.connection.driver_connection.cursor()
         with _integrity_errors(connection):
-            cursor.executemany(c.sql, [self._params(c, row) for row in rows])
+            memo: dict = {}
+            cursor.executemany(c.sql, [self._params(c, row, memo) for row in rows])
 
     def first(self, connection: Connection, params: dict[str, Any]) -> tuple | None:
         """The first row, with SQLAlchemy's result processing (aware datetimes, enums)."""
