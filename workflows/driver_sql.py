@@ -8,6 +8,7 @@ connection of the session's own transaction, with the same bind and result proce
 applies, so what is stored and read back is identical.
 
 Only statements without expanding (`IN`) parameters belong here; everything else uses the session.
+These statements do not pass through SQLAlchemy's execution events, so `echo` does not log them.
 """
 
 from __future__ import annotations
