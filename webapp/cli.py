@@ -238,7 +238,7 @@ def bench(which: str, quick: bool, no_postgres: bool) -> None:
 
         result = engine_bench.run(
             n_cases=10 if quick else 40,
-            rounds=1 if quick else 3,
+            rounds=1 if quick else 5,
             skip_postgres=no_postgres,
             log=lambda m: click.echo(m, err=True),
         )
