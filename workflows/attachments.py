@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from . import audit, cases, clock, config
@@ -48,6 +48,23 @@ def _safe_name(filename: str) -> str:
     name = unicodedata.normalize("NFC", (filename or "").replace("\\", "/").rsplit("/", 1)[-1]).strip()
     name = re.sub(r"[\x00-\x1f<>:\"|?*]", "_", name)
     return name[:200] or "附件"
+
+
+# Files written in a transaction that has not committed yet: a refused form rolls its rows back, and
+# its files must go too, or the disk fills with documents nothing points at.
+_UNCOMMITTED = "eldercare.uncommitted_files"
+
+
+@event.listens_for(Session, "after_commit")
+def _keep_committed_files(session: Session) -> None:
+    session.info.pop(_UNCOMMITTED, None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _remove_uncommitted_files(session: Session, transaction) -> None:
+    if transaction.parent is None:  # the outermost transaction ended without a commit
+        for path in session.info.pop(_UNCOMMITTED, []):
+            path.unlink(missing_ok=True)
 
 
 def _case_for_writing(session: Session, actor: User, case_id: int) -> Case:
@@ -99,6 +116,7 @@ def save_attachment(
     folder = _root(root) / str(case.id)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / stored_name).write_bytes(content)
+    session.info.setdefault(_UNCOMMITTED, []).append(folder / stored_name)
     attachment = Attachment(
         case_id=case.id,
         task_id=task_id,
