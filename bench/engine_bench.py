@@ -252,6 +252,8 @@ def run(n_cases: int = 40, rounds: int = 5, skip_postgres: bool = False, log=pri
         "cases_per_round": n_cases,
         "rounds": rounds,
         "inmemory_per_s": round(inmemory, 1),
+        # How much the machine moved during the run: the ratios are only as steady as this range.
+        "inmemory_per_s_range": [round(min(samples["inmemory"])), round(max(samples["inmemory"]))],
         "sqlite_per_s": round(sqlite_rate, 1),
         "sqlite_ratio": round(_ratio(samples, "sqlite"), 3),
     }
