@@ -283,7 +283,7 @@ def _save_case(columns) -> DriverStatement:
 
 _SAVE_CASE = _save_case(_CASE_STATE_COLUMNS)
 # Most steps change neither status nor timer: leaving those columns out of the SET spares SQLite the
-# rewrite of their index pages (a sixth of the pages a step writes).
+# rewrite of their index pages (about two of the thirteen pages a step wrote).
 _SAVE_CASE_STEP = _save_case([c for c in _CASE_STATE_COLUMNS if c not in _INDEXED_STATE_COLUMNS])
 
 

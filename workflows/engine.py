@@ -235,8 +235,8 @@ _FINISHED = TaskState.COMPLETED | TaskState.CANCELLED | TaskState.ERROR
 
 
 def _tasks_to_dict(registry, workflow) -> dict:
-    """A workflow's tasks as SpiffWorkflow's TaskConverter writes them (`test_state_format` holds us to it),
-    written for speed: a case's state is serialized on every step.
+    """A workflow's tasks in SpiffWorkflow's TaskConverter format, restored by its own `from_dict`
+    (`test_state_format` holds us to it), written for speed: a case's state is serialized on every step.
 
     Finished tasks no longer change, so their form is kept and reused: re-serializing a case's whole
     history on every step is what makes naive persistence grow with the case. Ids are turned into text
