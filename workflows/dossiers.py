@@ -186,7 +186,7 @@ def case_dossier(session: Session, actor: User, case_id: int) -> CaseDossier:
         case=case,
         version=version.version,
         process_name=version.name,
-        data=data,
+        data=mask_personal_numbers(data),
         elder=summarize_elder(session, elder) if elder else None,
         open_tasks=list(
             session.scalars(
@@ -218,6 +218,28 @@ def case_dossier(session: Session, actor: User, case_id: int) -> CaseDossier:
             COMPUTED_DATA,
         ],
     )
+
+
+def mask_personal_numbers(value):
+    """Case data for reading: phone and ID numbers masked, like the elder's own on every summary.
+
+    The case page and the case API only show the record; the task pages, where someone has to call or
+    check a number, show it whole.
+    """
+    if isinstance(value, dict):
+        return {key: _masked(key, item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [mask_personal_numbers(item) for item in value]
+    return value
+
+
+def _masked(key, value):
+    if isinstance(value, str) and isinstance(key, str) and value:
+        if key.endswith("phone"):
+            return mask_phone(value)
+        if key.endswith("id_number"):
+            return mask_id_number(value)
+    return mask_personal_numbers(value)
 
 
 # Titles of the facts the shipped processes work out themselves (no form writes them), for the case page.

@@ -7,6 +7,7 @@ import pytest
 
 from workflows import elders
 
+from .conftest import APPLICATION
 from .helpers import advance_to, open_task, start_case
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -119,3 +120,13 @@ def test_provider_works_only_the_provider_steps(api, make_elder):
     assert api["caseworker"].post(f"/api/tasks/{task['id']}/complete", {"data": accept}).status_code == 403
     done = api["provider"].post(f"/api/tasks/{task['id']}/complete", {"data": accept})
     assert done.status_code == 200
+
+
+def test_phone_numbers_in_case_data_are_masked_on_the_case_page_and_api(browsers, api, xiangyun_case):
+    # The applicant's phone is personal data the case record does not need whole (as the elder's own).
+    whole = APPLICATION["applicant_phone"]
+    masked = whole[:3] + "****" + whole[-4:]
+    data = api["approver"].get(f"/api/cases/{xiangyun_case['case']['id']}").json["data"]
+    assert data["applicant_phone"] == masked and data["applicant_name"] == APPLICATION["applicant_name"]
+    page = browsers["approver"].get(f"/cases/{xiangyun_case['case']['id']}").get_data(as_text=True)
+    assert masked in page and whole not in page
