@@ -16,6 +16,7 @@ from . import audit, cases, clock, config
 from .errors import NotFound, PermissionDenied, ValidationFailed
 from .models import Case, EventKind, Role, User
 from .models.attachments import Attachment
+from .models.base import is_row_id
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_COMMENT = 2000
@@ -154,7 +155,7 @@ def open_attachment(
     session: Session, actor: User, attachment_id: int, *, root: Path | None = None
 ) -> StoredFile:
     """Return a document and where its bytes are, if the actor may read its case."""
-    attachment = session.get(Attachment, attachment_id)
+    attachment = session.get(Attachment, attachment_id) if is_row_id(attachment_id) else None
     if attachment is None:
         raise NotFound("附件不存在")
     cases.get_case(session, actor, attachment.case_id)

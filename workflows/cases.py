@@ -27,6 +27,7 @@ from . import access, audit, clock, deadlines, diagram_functions, effects, engin
 from .driver_sql import DriverStatement
 from .errors import Conflict, DomainError, NotFound, PermissionDenied
 from .models import Case, CaseEvent, CaseStatus, CaseWait, EventKind, HumanTask, TaskStatus, User
+from .models.base import is_row_id
 from .models.process import new_lock_token
 
 log = logging.getLogger(__name__)
@@ -179,7 +180,7 @@ def start_case(
 
 
 def get_case(session: Session, actor: User | None, case_id: int) -> Case:
-    case = session.get(Case, case_id)
+    case = session.get(Case, case_id) if is_row_id(case_id) else None
     if case is None:
         raise NotFound("案件不存在")
     if actor is not None and not access.can_read_case(actor, case.area_code):

@@ -48,6 +48,7 @@ from .models import (
     User,
 )
 from .models.attachments import Attachment
+from .models.base import is_row_id
 from .models.elders import SUPPORT_FLAGS
 from .rules import catalogue as catalogue_rules
 from .rules.assessment import AssessmentReason
@@ -901,7 +902,7 @@ def form_errors(schema: dict | None, data: dict) -> dict[str, str]:
 
 
 def find_elder(session: Session, actor: User, elder_id: int) -> Elder:
-    elder = session.get(Elder, elder_id)
+    elder = session.get(Elder, elder_id) if is_row_id(elder_id) else None
     if elder is None:
         raise NotFound("老人档案不存在")
     return elders.get_elder(session, actor, elder_id)

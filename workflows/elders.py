@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from . import access, clock
 from .errors import NotFound, PermissionDenied, RegistryError
+from .models.base import is_row_id
 from .models.elders import (
     SUPPORT_FLAGS,
     Assessment,
@@ -515,7 +516,7 @@ def require_area(session: Session, actor: User, area_code: str) -> None:
 
 def _load(session: Session, actor: User, elder_id: int, roles: frozenset[Role], doing: str) -> Elder:
     require_role(actor, roles, doing)
-    elder = session.get(Elder, elder_id)
+    elder = session.get(Elder, elder_id) if is_row_id(elder_id) else None
     if elder is None:
         raise NotFound(f"老人档案 #{elder_id} 不存在")
     require_area(session, actor, elder.residence_area_code)

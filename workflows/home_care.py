@@ -20,6 +20,7 @@ from . import cases, clock, elders, enrolments, tasks
 from .diagram_functions.care import LOCAL, SIX_HELPS, amount, as_date, month_end
 from .errors import Conflict, NotFound, ValidationFailed
 from .models import Case, CaseStatus, HumanTask, Role, TaskStatus, User
+from .models.base import is_row_id
 from .models.care import EndReason, EnrolmentStatus, HomeCareEnrolment, HomeCareMonth, MonthStatus
 from .models.elders import Elder, ElderStatus
 from .rules.assessment import AssessmentReason, DisabilityLevel
@@ -208,8 +209,7 @@ def provider_choices(session: Session, case: Case) -> list[User]:
 
 def check_provider(session: Session, provider_id, area_code: str | None, declined=()) -> User:
     """The provider account a dispatch names, or a field error saying why it cannot take the order."""
-    valid_id = isinstance(provider_id, int) and not isinstance(provider_id, bool)
-    provider = session.get(User, provider_id) if valid_id else None
+    provider = session.get(User, provider_id) if is_row_id(provider_id) else None
     if provider is None or provider.role != Role.PROVIDER:
         raise ValidationFailed(
             "派单失败", field_errors={"provider_id": "请选择一家服务机构（账号编号不存在）"}

@@ -10,6 +10,7 @@ from . import access, audit, cases, clock, engine, step_checks
 from .driver_sql import DriverStatement
 from .errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from .models import Case, EventKind, HumanTask, TaskStatus, User
+from .models.base import is_row_id
 
 
 @dataclass
@@ -149,7 +150,7 @@ def assign(session: Session, actor: User, task_id: str, assignee_id: int) -> Hum
         raise PermissionDenied("只有审批人或管理员可以改派任务")
     task = get_task(session, actor, task_id)
     _refuse_if_done(session, task)
-    assignee = session.get(User, assignee_id)
+    assignee = session.get(User, assignee_id) if is_row_id(assignee_id) else None
     if assignee is None:
         raise NotFound("用户不存在")
     previous = task.assignee_id

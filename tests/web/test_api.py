@@ -129,6 +129,29 @@ def test_not_found_and_bad_requests(api):
     assert no_process.status_code in (403, 404)
 
 
+def test_ids_beyond_any_row_are_not_found_rather_than_server_errors(api, browsers, make_elder):
+    # Beyond PostgreSQL's integers, and beyond SQLite's: the drivers would fail on them, so they must not
+    # reach them.
+    task_id = open_task(start_case(api, make_elder()), "township_review")["id"]
+    for huge in (2**40, 2**70):
+        for path in (f"/api/cases/{huge}", f"/api/elders/{huge}"):
+            answer = api["caseworker"].get(path)
+            assert answer.status_code == 404 and answer.json["message"].startswith(("案件", "老人档案")), path
+        started = api["village_assistant"].post(
+            "/api/cases", {"process": PROCESS, "elder_id": huge, "data": {}}
+        )
+        assert started.status_code == 404
+        reassigned = api["approver"].post(f"/api/tasks/{task_id}/assign", {"assignee_id": huge})
+        assert reassigned.status_code == 404 and reassigned.json["message"] == "用户不存在"
+        for path in (
+            f"/cases/{huge}",
+            f"/documents/{huge}",
+            f"/elders/{huge}",
+            f"/cases/new?elder_id={huge}",
+        ):
+            assert browsers["caseworker"].get(path).status_code == 404, path
+
+
 def test_elders_search_and_register(api, elders_by_township):
     found = api["caseworker"].get("/api/elders?q=").json["items"]
     assert found and all(e["residence_area_code"].startswith("410825100") for e in found)

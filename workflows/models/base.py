@@ -53,6 +53,16 @@ class ValueEnum(TypeDecorator):
         return None if value is None else self.enum_cls(value)
 
 
+# Row ids are 32-bit integers on PostgreSQL. A larger number typed into a URL or a form names no row, and
+# must be answered as "not found" before it reaches the driver, which would fail on it instead.
+ROW_ID_MAX = 2**31 - 1
+
+
+def is_row_id(value) -> bool:
+    """Whether `value` could be the id of a row (a positive integer in range, not a bool)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= ROW_ID_MAX
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map = {datetime: UTCDateTime()}

@@ -89,6 +89,16 @@ def test_completing_twice_or_a_withdrawn_task_is_a_clear_conflict(session, deplo
     assert "已由caseworker用户" in raised.value.message and "办理完成" in raised.value.message
 
 
+def test_ids_beyond_the_databases_integers_are_not_found(session, deployed):
+    # 2**40 overflows PostgreSQL's integer ids and 2**70 SQLite's: "not found", never a driver error.
+    caseworker = deployed["caseworker"]
+    for huge in (2**40, 2**70):
+        with pytest.raises(NotFound):
+            cases.get_case(session, caseworker, huge)
+    # The transaction goes on (a driver error would have aborted it on PostgreSQL).
+    assert session.scalar(select(func.count()).select_from(CaseEvent)) >= 0
+
+
 def test_task_of_another_case_or_unknown_task_is_refused(session, deployed):
     caseworker = deployed["caseworker"]
     first = cases.start_case(session, caseworker, "order_product", area_code=TOWNSHIP)
