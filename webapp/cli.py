@@ -15,6 +15,7 @@ import click
 
 from workflows import config
 from workflows.db import make_engine, session_factory
+from workflows.models.base import ROW_ID_MAX
 
 
 def _sessions():
@@ -135,11 +136,15 @@ def deploy(paths: tuple[Path, ...]) -> None:
         click.echo(f"{d.key}: 第{d.version}版" + ("（新部署）" if d.created else "（内容未变，未新建版本）"))
 
 
+# An id typed on the command line: a row's id or nothing (a larger number would fail in the driver).
+_ROW_ID = click.IntRange(1, ROW_ID_MAX)
+
+
 @main.command()
 @click.argument("name")
 @click.option("--payload", default="{}", help="JSON 对象 / JSON object")
-@click.option("--elder", "elder_id", type=int, help="只送达该老年人的案件 / only this elder's cases")
-@click.option("--case", "case_id", type=int, help="只送达该案件 / only this case")
+@click.option("--elder", "elder_id", type=_ROW_ID, help="只送达该老年人的案件 / only this elder's cases")
+@click.option("--case", "case_id", type=_ROW_ID, help="只送达该案件 / only this case")
 @click.option("--signal", "is_signal", is_flag=True, help="作为信号而非消息 / deliver as a signal")
 def message(name: str, payload: str, elder_id: int | None, case_id: int | None, is_signal: bool) -> None:
     """Deliver a named message (e.g. a bed became free, an elder died) to the cases waiting for it."""
@@ -149,6 +154,8 @@ def message(name: str, payload: str, elder_id: int | None, case_id: int | None, 
         data = json.loads(payload)
     except json.JSONDecodeError as exc:
         raise click.BadParameter(f"不是有效的 JSON：{exc.msg}", param_hint="--payload") from exc
+    if not isinstance(data, dict):
+        raise click.BadParameter('应为 JSON 对象，如 \'{"bed": "A-1"}\'', param_hint="--payload")
     _, make = _sessions()
     with make.begin() as session:
         delivered = cases.deliver_message(

@@ -68,6 +68,10 @@ def test_message_command_reaches_waiting_cases(instance):
     assert "没有案件在等待" in runner.invoke(main, ["message", "bed_vacated"]).output
     bad = runner.invoke(main, ["message", "bed_vacated", "--payload", "{oops"])
     assert bad.exit_code != 0 and "不是有效的 JSON" in bad.output
+    not_object = runner.invoke(main, ["message", "bed_vacated", "--payload", "[1]"])
+    assert not_object.exit_code != 0 and "应为 JSON 对象" in not_object.output
+    no_such_case = runner.invoke(main, ["message", "bed_vacated", "--case", str(2**70)])
+    assert no_such_case.exit_code != 0 and "Traceback" not in no_such_case.output
     with make() as s:
         assert s.scalar(select(cases.Case.current_step).where(cases.Case.id == case_id)) == "确认入住"
 
