@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -925,10 +926,11 @@ def evaluate_decision(files: Mapping[str, str | bytes], decision_id: str, contex
 
 def validate_form(schema: Mapping[str, Any] | None, data: Mapping[str, Any]) -> dict[str, str]:
     """Check submitted data against a step's JSON Schema; return {field: Chinese message}."""
-    if not schema:
-        return {}
-    validator = _validator_for(schema)
     errors: dict[str, str] = {}
+    _find_unstorable_numbers(data, "", errors)
+    if not schema:
+        return errors
+    validator = _validator_for(schema)
     for error in sorted(validator.iter_errors(dict(data)), key=lambda e: list(e.absolute_path)):
         path = ".".join(str(p) for p in error.absolute_path)
         if error.validator == "required":
@@ -938,6 +940,26 @@ def validate_form(schema: Mapping[str, Any] | None, data: Mapping[str, Any]) -> 
         else:
             errors.setdefault(path or "_", _chinese_message(error, schema))
     return errors
+
+
+# The numbers a case can hold: finite, and integers no larger than JSON readers keep exactly (a browser's
+# included). Anything else would be refused by the state encoder, or silently stored as null (NaN).
+_SAFE_INTEGER = 2**53 - 1
+
+
+def _find_unstorable_numbers(value, path: str, errors: dict[str, str]) -> None:
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            _find_unstorable_numbers(item, f"{path}.{key}" if path else str(key), errors)
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _find_unstorable_numbers(item, f"{path}.{index}" if path else str(index), errors)
+    elif _is_number(value) and (not math.isfinite(value) or abs(value) > _SAFE_INTEGER):
+        errors.setdefault(path or "_", "数值超出允许范围")
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
 
 
 _validators: dict[str, Any] = {}

@@ -99,6 +99,26 @@ def test_ids_beyond_the_databases_integers_are_not_found(session, deployed):
     assert session.scalar(select(func.count()).select_from(CaseEvent)) >= 0
 
 
+def test_numbers_a_case_cannot_hold_are_field_errors_and_nothing_is_written(session, deployed):
+    # Too large for the stored state (or for a browser to read back exactly), or not a number at all
+    # (NaN would be stored as null): refused like any other bad field.
+    caseworker = deployed["caseworker"]
+    case = cases.start_case(session, caseworker, "order_product", area_code=TOWNSHIP)
+    task = ready(session, case.id)[0]
+    for bad in (2**70, 2**53, float("nan"), float("inf")):
+        answers = {**ORDER_ANSWERS["Activity_1uazifo"], "product_quantity": bad}
+        with pytest.raises(ValidationFailed) as raised:
+            tasks.complete(session, caseworker, task.id, answers)
+        assert raised.value.field_errors["product_quantity"] == "数值超出允许范围"
+        with pytest.raises(ValidationFailed):
+            tasks.complete(session, caseworker, task.id, {**ORDER_ANSWERS["Activity_1uazifo"], "note": [bad]})
+    session.expire_all()
+    assert session.get(HumanTask, task.id).status == TaskStatus.READY
+    tasks.complete(
+        session, caseworker, task.id, {**ORDER_ANSWERS["Activity_1uazifo"], "product_quantity": 2**53 - 1}
+    )
+
+
 def test_task_of_another_case_or_unknown_task_is_refused(session, deployed):
     caseworker = deployed["caseworker"]
     first = cases.start_case(session, caseworker, "order_product", area_code=TOWNSHIP)
