@@ -505,7 +505,7 @@ def _admission_form(session: Session, actor: User) -> dict | None:
 def _start_admission(session: Session, actor: User, elder: Elder, data: dict) -> Case:
     answers = dict(data)
     facility_id = answers.pop("facility_id", None)
-    if not isinstance(facility_id, int) or isinstance(facility_id, bool):
+    if not is_row_id(facility_id):
         message = "请选择申请入住的养老机构"
         raise ValidationFailed(message, field_errors={"facility_id": message})
     return waitlist.apply(session, actor, elder.id, facility_id, answers)

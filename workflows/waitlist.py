@@ -42,6 +42,7 @@ from .models.admission import (
     WaitlistEvent,
     WaitlistOffer,
 )
+from .models.base import is_row_id
 from .models.outbox import OutboxMessage, OutboxStatus
 from .rules import housing
 from .rules.phone import is_mobile
@@ -127,7 +128,7 @@ def _sees_facility(actor: User, facility: Facility) -> bool:
 
 
 def _facility(session: Session, facility_id: int) -> Facility:
-    facility = session.get(Facility, facility_id)
+    facility = session.get(Facility, facility_id) if is_row_id(facility_id) else None
     if facility is None:
         raise NotFound("公办养老机构不存在")
     return facility

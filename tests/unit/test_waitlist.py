@@ -18,7 +18,7 @@ from tests.bpmn.test_admission import (
     vacancy,
 )
 from workflows import cases, clock, outbox, waitlist
-from workflows.errors import Conflict, PermissionDenied, ValidationFailed
+from workflows.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from workflows.jobs import housing as housing_job
 from workflows.models import HukouType, Role, User
 from workflows.models.admission import (
@@ -128,6 +128,15 @@ def test_waitlist_of_an_area_lists_each_facility_in_order(world, facility):
         (facility.id, 1, "甲"),
         (other.id, 1, "乙"),
     ]
+
+
+def test_a_facility_id_beyond_any_row_is_not_found(world):
+    # Beyond PostgreSQL's integer ids: "not found", not a driver error.
+    with pytest.raises(NotFound, match="公办养老机构不存在"):
+        waitlist.waitlist(world.session, world.users["approver"], 2**40)
+    elder = make_elder(world, name="丙")
+    with pytest.raises(NotFound, match="公办养老机构不存在"):
+        waitlist.apply(world.session, world.users["caseworker"], elder.id, 2**40, ANSWERS)
 
 
 # --------------------------------------------------------------------------------------------------
