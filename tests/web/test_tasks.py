@@ -47,7 +47,9 @@ def test_start_page_offers_the_startable_processes_and_the_application_form(brow
     html = va.get(f"/cases/new?process={PROCESS}&elder_id={elder_id}").text
     assert "居家养老服务申请" in html and "请核实老人身份证件" in html  # the starter's title, instructions
     assert '<select id="id_f_applicant_type"' in html and "村(居)协理员代办" in html
-    assert html.count('name="f.requested_services"') == 6 and "生活照料" in html  # 六助 as tick boxes
+    assert (
+        html.count('type="checkbox" name="f.requested_services"') == 6 and "生活照料" in html
+    )  # 六助 as tick boxes
     assert '<textarea id="id_f_application_note"' in html
     assert 'id="id_f_applicant_phone"' in html
 
