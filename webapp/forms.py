@@ -291,7 +291,7 @@ def _parse_object(schema, values, base, out, errors):
                 row: dict = {}
                 _parse_object(sub["items"], values, f"{path}.{i}.", row, errors)
                 rows.append(row)
-            if rows:
+            if rows or name in values:  # the page's marker: the list was on the form, left empty
                 out[key] = rows
         elif kind == "array":
             items = [v for v in values.get(name, []) if v != ""]

@@ -12,12 +12,12 @@ import pytest
 from sqlalchemy import func, select
 
 from webapp import forms
-from workflows import elders
+from workflows import elders, home_care
 from workflows.db import session_factory
 from workflows.models import Case, Role, User
 
 from .conftest import PASSWORD, PROCESS
-from .helpers import advance_to, open_task, start_case
+from .helpers import advance_to, answers, open_task, start_case
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 128
 
@@ -234,6 +234,35 @@ def test_complete_through_the_page_then_a_second_submit_is_a_clear_conflict(brow
     assert "第二次提交的内容" in again.text  # what was typed is still on the page
     events = api["caseworker"].get(f"/api/cases/{case['id']}").json["events"]
     assert [e["task"] for e in events if e["kind"] == "task_completed"].count("乡镇初审（入户核实）") == 1
+
+
+def test_a_month_without_services_is_reported_through_the_page(browsers, api, make_elder, web_db):
+    # The repeated section left with its one empty row is an empty list (the month is then flagged for a
+    # call-back), not a required field left out.
+    case = start_case(api, make_elder())
+    accept = advance_to(api, case, "provider_accept")
+    done = api["provider"].post(
+        f"/api/tasks/{accept['id']}/complete", {"data": answers(api)["provider_accept"][1]}
+    )
+    assert done.status_code == 200, done.text
+    with session_factory(web_db[2]).begin() as session:
+        enrolment = home_care.active_enrolment(session, session.get(Case, case["id"]).elder_id)
+        month_case_id = home_care.open_month(session, enrolment, elders.today()).case_id
+    task = open_task(api["provider"].get(f"/api/cases/{month_case_id}").json, "record_services")
+    provider = browsers["provider"]
+    page = provider.get(f"/tasks/{task['id']}").text
+    assert '<input type="hidden" name="f.services" value=""' in page
+    # What a browser sends: the marker, the untouched row's empty fields, the reason.
+    posted = {name: "" for name in re.findall(r'name="(f\.services[^"]*)"', page) if "__i__" not in name}
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    sent = provider.client.post(
+        f"/tasks/{task['id']}", data={**posted, "csrf_token": token, "f.no_service_reason": "老人住院"}
+    )
+    assert sent.status_code == 302, sent.text
+    month = api["caseworker"].get(f"/api/cases/{month_case_id}").json
+    assert month["data"]["services"] == []
+    assert month["data"]["month_check"]["flags"] == ["本月未提供任何一类“六助”服务"]
+    assert [t["step"] for t in month["open_tasks"]] == ["callback_check"]
 
 
 def test_send_back_requires_a_comment(browsers, api, make_elder):
@@ -485,6 +514,13 @@ def test_posted_values_parse_to_schema_types():
         "o": {"s": "x"},
     }
     assert errors == {"d": "日期格式应为 YYYY-MM-DD"}
+    # A list on the page left empty (its marker posted, nothing else) is an empty list; one not on the
+    # page is left out.
+    empty, _ = forms.parse(
+        schema, forms.compact(schema, {"f.rows": [""], "f.rows.0.x": [""], "f.tags": [""]})
+    )
+    assert empty == {"rows": [], "tags": []}
+    assert forms.parse(schema, {"f.n": ["1"]})[0] == {"n": 1}
     assert forms.flatten(schema, {"decision": "send_back", "rows": [{"x": 1}], "o": {"s": "y"}}) == {
         "f.rows.0.x": ["1"],
         "f.o.s": ["y"],
