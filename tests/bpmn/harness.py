@@ -1,7 +1,8 @@
 """A small driver for diagram tests: deploy, start, complete steps by element id, move time, deliver.
 
 Every step goes through the real use cases and the database; `complete` first drops the in-memory
-instance cache, so each step is restored from the stored state (save/restore on every step).
+instance cache, so each step is restored from the stored state (save/restore on every step); an answer it
+takes is also checked to be one the step's task page can send (tests/web/pagepost.py).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from datetime import date
 
 from sqlalchemy import select
 
+from tests.web.pagepost import assert_the_page_can_send
 from workflows import cases, processes, tasks
 from workflows.config import bpmn_dir
 from workflows.models import Area, AreaLevel, Case, CaseEvent, Elder, HumanTask, Role, TaskStatus, User
@@ -118,7 +120,11 @@ class World:
         task = matches[0]
         actor = self.users[as_role or task.role or "caseworker"]
         cases.forget_live_instances()
-        return tasks.complete(self.session, actor, task.id, data or {}, comment=comment)
+        outcome = tasks.complete(self.session, actor, task.id, data or {}, comment=comment)
+        # An answer the use case took is one a user must be able to give on the task page too.
+        step = cases.runtime_of(self.session, case).steps.get(spec_id, {})
+        assert_the_page_can_send(step.get("form"), step.get("ui_form"), data or {})
+        return outcome
 
     def advance(self, **delta) -> int:
         """Move the clock and fire what came due; return how many cases moved."""
