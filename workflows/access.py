@@ -55,7 +55,17 @@ def require_area(actor: User, area_code: str | None) -> None:
 
 
 def can_read_case(actor: User, case_area: str | None) -> bool:
+    """Whether the case's area lets the actor read it (outside staff also need work in it: `cases.may_read`)."""
     return actor.is_active and covers(actor, case_area)
+
+
+# Staff of organisations outside the civil-affairs office (contracted providers, nursing homes). The elder
+# register is closed to them; likewise they read only the cases they work on, not every case of their area.
+_OUTSIDE_STAFF = {Role.PROVIDER, Role.FACILITY_ADMIN}
+
+
+def reads_only_own_cases(actor: User) -> bool:
+    return actor.role in _OUTSIDE_STAFF
 
 
 def can_work_task(actor: User, task: HumanTask) -> bool:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 
 import orjson
-from sqlalchemy import bindparam, delete, event, insert, select, text, update
+from sqlalchemy import and_, bindparam, delete, event, exists, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -183,9 +183,32 @@ def get_case(session: Session, actor: User | None, case_id: int) -> Case:
     case = session.get(Case, case_id) if is_row_id(case_id) else None
     if case is None:
         raise NotFound("案件不存在")
-    if actor is not None and not access.can_read_case(actor, case.area_code):
-        raise PermissionDenied("无权查看其他辖区的案件")
+    if actor is not None:
+        require_read(session, actor, case)
     return case
+
+
+def require_read(session: Session, actor: User, case: Case) -> None:
+    if not access.can_read_case(actor, case.area_code):
+        raise PermissionDenied("无权查看其他辖区的案件")
+    if not may_read(session, actor, case):
+        raise PermissionDenied("只能查看本机构经办的案件")
+
+
+def may_read(session: Session, actor: User, case: Case) -> bool:
+    """Whether the actor may read the case: by area, and for outside staff only where a task of it is (or
+    was) theirs: assigned to them, done by them, or open to their role."""
+    if not access.can_read_case(actor, case.area_code):
+        return False
+    if not access.reads_only_own_cases(actor):
+        return True
+    t = HumanTask
+    theirs = or_(
+        t.assignee_id == actor.id,
+        t.completed_by == actor.id,
+        and_(t.status == TaskStatus.READY, t.assignee_id.is_(None), t.role == actor.role.value),
+    )
+    return bool(session.scalar(select(exists().where(t.case_id == case.id, theirs))))
 
 
 def case_data(case: Case) -> dict:

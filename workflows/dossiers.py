@@ -96,8 +96,7 @@ def summarize_elder(session: Session, elder: Elder) -> ElderSummary:
 
 def case_elder(session: Session, actor: User, case: Case) -> ElderSummary | None:
     """The elder of a case the actor may read, masked (providers see it through the case, not the register)."""
-    if not access.can_read_case(actor, case.area_code):
-        raise PermissionDenied("无权查看其他辖区的案件")
+    cases.require_read(session, actor, case)
     elder = session.get(Elder, case.elder_id) if case.elder_id else None
     return summarize_elder(session, elder) if elder else None
 
@@ -171,7 +170,7 @@ def case_dossier(session: Session, actor: User, case_id: int) -> CaseDossier:
     )
     related = []
     for other in session.scalars(related_query):
-        if not access.can_read_case(actor, other.area_code):
+        if not cases.may_read(session, actor, other):
             continue
         relation = (
             "parent"

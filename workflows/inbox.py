@@ -16,7 +16,7 @@ from enum import StrEnum
 from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from . import access, clock, tasks
+from . import access, cases, clock, tasks
 from .elders import in_area
 from .errors import PermissionDenied, ValidationFailed
 from .models import Area, Case, Elder, HumanTask, ProcessVersion, Role, TaskStatus, User
@@ -198,6 +198,10 @@ def _scope_condition(actor: User, scope: Scope):
         return and_(ready, _area_condition(actor), own_role, _T.c.assignee_id.is_(None))
     if access.reads_all(actor):
         return and_(ready, _area_condition(actor))
+    if access.reads_only_own_cases(actor):
+        # Outside staff: their own tasks and their role's unassigned ones, not another organisation's.
+        open_to_them = and_(_area_condition(actor), _T.c.role == actor.role.value, _T.c.assignee_id.is_(None))
+        return and_(ready, or_(open_to_them, _T.c.assignee_id == actor.id))
     return and_(ready, or_(and_(_area_condition(actor), own_role), _T.c.assignee_id == actor.id))
 
 
@@ -422,8 +426,7 @@ def assignable_users(session: Session, actor: User, task: HumanTask) -> list[Use
 
 def case_tasks(session: Session, actor: User, case: Case) -> list[HumanTask]:
     """The open tasks of a case the actor may read (the case itself was checked by the caller)."""
-    if not access.can_read_case(actor, case.area_code):
-        raise PermissionDenied("无权查看其他辖区的案件")
+    cases.require_read(session, actor, case)
     return list(
         session.scalars(
             select(HumanTask)

@@ -173,6 +173,21 @@ def test_a_bed_nobody_can_take_stays_open_until_someone_joins(world, facility):
     assert world.session.get(type(bed), bed.id).status == VacancyStatus.OFFERED
 
 
+def test_nursing_home_staff_read_an_admission_case_once_it_reaches_them(world, facility):
+    # Outside staff read the cases they work on, not every case of their area.
+    staff = world.users["facility_admin"]
+    case = queued(world, facility)
+    assert not cases.may_read(world.session, staff, case)
+    with pytest.raises(PermissionDenied, match="只能查看本机构经办的案件"):
+        cases.get_case(world.session, staff, case.id)
+    vacancy(world, facility)
+    assert world.ready_specs(case) == ["await_arrival"]  # the bed is offered: the home's step is open
+    assert cases.get_case(world.session, staff, case.id) is case
+    world.complete(case, "await_arrival", {"response": "arrived"}, as_role="facility_admin")
+    assert cases.may_read(world.session, staff, case)  # what they did stays theirs to read
+    assert cases.may_read(world.session, world.users["caseworker"], case)
+
+
 def test_an_open_bed_is_not_offered_again_to_who_declined_it(world, facility):
     case = queued(world, facility)
     bed = vacancy(world, facility)

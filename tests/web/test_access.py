@@ -6,8 +6,11 @@ from __future__ import annotations
 import pytest
 
 from workflows import elders
+from workflows.db import session_factory
+from workflows.models import Role, User
+from workflows.users import create_user
 
-from .conftest import APPLICATION
+from .conftest import APPLICATION, PASSWORD, api_token
 from .helpers import advance_to, open_task, start_case
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -120,6 +123,42 @@ def test_provider_works_only_the_provider_steps(api, make_elder):
     assert api["caseworker"].post(f"/api/tasks/{task['id']}/complete", {"data": accept}).status_code == 403
     done = api["provider"].post(f"/api/tasks/{task['id']}/complete", {"data": accept})
     assert done.status_code == 200
+
+
+def test_providers_read_only_the_cases_dispatched_to_them(app, browsers, api, make_elder, web_db):
+    # The register is closed to outside staff, and so are the cases of their area they have no part in.
+    case = start_case(api, make_elder())
+    for who in ("provider", "facility_admin"):
+        denied = api[who].get(f"/api/cases/{case['id']}")
+        assert denied.status_code == 403 and denied.json["message"] == "只能查看本机构经办的案件"
+        assert browsers[who].get(f"/cases/{case['id']}").status_code == 403
+        assert browsers[who].get(f"/cases/{case['id']}/diagram.json").status_code == 403
+    advance_to(api, case, "provider_accept")  # dispatched to the demo provider: now theirs to read
+    assert api["provider"].get(f"/api/cases/{case['id']}").status_code == 200
+    assert browsers["provider"].get(f"/cases/{case['id']}").status_code == 200
+    assert api["facility_admin"].get(f"/api/cases/{case['id']}").status_code == 403
+    # Another provider of the county sees neither the case nor its task in any of its lists.
+    with session_factory(web_db[2]).begin() as session:
+        other_id = create_user(
+            session,
+            username="provider_other",
+            display_name="温县另一家服务机构",
+            role=Role.PROVIDER,
+            area_code="410825",
+            password=PASSWORD,
+        ).id
+    try:
+        other = app.test_client()
+        headers = {"Authorization": f"Bearer {api_token(other, 'provider_other')}"}
+        assert other.get(f"/api/cases/{case['id']}", headers=headers).status_code == 403
+        for scope in ("mine", "group", "all"):
+            listed = other.get(f"/api/tasks?scope={scope}", headers=headers).json["items"]
+            assert all(t["case_id"] != case["id"] for t in listed), scope
+    finally:  # the database is shared: leave no extra provider for the dispatch lists of other tests
+        with session_factory(web_db[2]).begin() as session:
+            session.get(User, other_id).is_active = False
+    mine = api["provider"].get("/api/tasks?scope=all").json["items"]
+    assert any(t["case_id"] == case["id"] for t in mine)
 
 
 def test_phone_numbers_in_case_data_are_masked_on_the_case_page_and_api(browsers, api, xiangyun_case):
