@@ -74,8 +74,8 @@ def can_work_task(actor: User, task: HumanTask) -> bool:
         return False
     if task.assignee_id is not None and task.assignee_id != actor.id:
         return False
-    if task.role is None:
-        return actor.role not in (Role.AUDITOR,)
+    if task.role is None:  # a diagram without lanes: the office's own staff work it
+        return actor.role != Role.AUDITOR and not reads_only_own_cases(actor)
     return actor.role.value == task.role
 
 

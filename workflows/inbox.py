@@ -191,7 +191,11 @@ def _scope_condition(actor: User, scope: Scope):
     ready = _T.c.status == TaskStatus.READY.value
     if scope == Scope.MINE:
         return and_(_T.c.assignee_id == actor.id, ready)
-    own_role = or_(_T.c.role == actor.role.value, _T.c.role.is_(None))
+    own_role = (
+        _T.c.role == actor.role.value
+        if access.reads_only_own_cases(actor)  # tasks without a lane are the office's own
+        else or_(_T.c.role == actor.role.value, _T.c.role.is_(None))
+    )
     if scope == Scope.GROUP:
         if actor.role == Role.AUDITOR:  # auditors read; they never work tasks
             return literal(False)
@@ -200,7 +204,7 @@ def _scope_condition(actor: User, scope: Scope):
         return and_(ready, _area_condition(actor))
     if access.reads_only_own_cases(actor):
         # Outside staff: their own tasks and their role's unassigned ones, not another organisation's.
-        open_to_them = and_(_area_condition(actor), _T.c.role == actor.role.value, _T.c.assignee_id.is_(None))
+        open_to_them = and_(_area_condition(actor), own_role, _T.c.assignee_id.is_(None))
         return and_(ready, or_(open_to_them, _T.c.assignee_id == actor.id))
     return and_(ready, or_(and_(_area_condition(actor), own_role), _T.c.assignee_id == actor.id))
 

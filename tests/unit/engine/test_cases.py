@@ -3,7 +3,7 @@
 import pytest
 from sqlalchemy import func, select
 
-from workflows import audit, cases, engine, tasks
+from workflows import access, audit, cases, engine, tasks
 from workflows.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from workflows.models import CaseEvent, CaseStatus, EventKind, HumanTask, TaskStatus
 
@@ -117,6 +117,19 @@ def test_numbers_a_case_cannot_hold_are_field_errors_and_nothing_is_written(sess
     tasks.complete(
         session, caseworker, task.id, {**ORDER_ANSWERS["Activity_1uazifo"], "product_quantity": 2**53 - 1}
     )
+
+
+def test_a_step_without_a_lane_is_the_offices_work_not_outside_staffs(session, deployed):
+    # The interop diagram has no lanes: its steps go to the office's staff, never to a provider or a home.
+    case = cases.start_case(session, deployed["caseworker"], "order_product", area_code=TOWNSHIP)
+    task = ready(session, case.id)[0]
+    assert task.role is None
+    assert access.can_work_task(deployed["caseworker"], task)
+    for outside in ("provider", "facility_admin"):
+        assert not access.can_work_task(deployed[outside], task)
+        assert not cases.may_read(session, deployed[outside], case)
+        with pytest.raises(PermissionDenied):
+            tasks.complete(session, deployed[outside], task.id, ORDER_ANSWERS["Activity_1uazifo"])
 
 
 def test_task_of_another_case_or_unknown_task_is_refused(session, deployed):
