@@ -395,7 +395,8 @@ class TaskAccess:
 
 
 def open_task(session: Session, actor: User, task_id: str) -> TaskAccess:
-    """Load a task the actor may see: in their area, and of their role or readable by their role."""
+    """Load a task the actor may see: in their area, of their role or readable by their role, and of a case
+    they may read."""
     task = tasks.get_task(session, actor, task_id)  # area check
     if not (
         access.reads_all(actor)
@@ -404,6 +405,7 @@ def open_task(session: Session, actor: User, task_id: str) -> TaskAccess:
         or task.assignee_id == actor.id
     ):
         raise PermissionDenied("您的角色不能查看此任务")
+    cases.require_read(session, actor, session.get(Case, task.case_id))
     ready = task.status == TaskStatus.READY
     workable = ready and access.can_work_task(actor, task)
     return TaskAccess(

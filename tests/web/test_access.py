@@ -133,7 +133,7 @@ def test_providers_read_only_the_cases_dispatched_to_them(app, browsers, api, ma
         assert denied.status_code == 403 and denied.json["message"] == "只能查看本机构经办的案件"
         assert browsers[who].get(f"/cases/{case['id']}").status_code == 403
         assert browsers[who].get(f"/cases/{case['id']}/diagram.json").status_code == 403
-    advance_to(api, case, "provider_accept")  # dispatched to the demo provider: now theirs to read
+    accept = advance_to(api, case, "provider_accept")  # dispatched to the demo provider: now theirs to read
     assert api["provider"].get(f"/api/cases/{case['id']}").status_code == 200
     assert browsers["provider"].get(f"/cases/{case['id']}").status_code == 200
     assert api["facility_admin"].get(f"/api/cases/{case['id']}").status_code == 403
@@ -151,6 +151,7 @@ def test_providers_read_only_the_cases_dispatched_to_them(app, browsers, api, ma
         other = app.test_client()
         headers = {"Authorization": f"Bearer {api_token(other, 'provider_other')}"}
         assert other.get(f"/api/cases/{case['id']}", headers=headers).status_code == 403
+        assert other.get(f"/api/tasks/{accept['id']}", headers=headers).status_code == 403
         for scope in ("mine", "group", "all"):
             listed = other.get(f"/api/tasks?scope={scope}", headers=headers).json["items"]
             assert all(t["case_id"] != case["id"] for t in listed), scope
