@@ -11,6 +11,7 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from workflows import users
+from workflows.errors import LoginRefused
 from workflows.models import User
 
 from . import db
@@ -63,9 +64,10 @@ def login():
     form = LoginForm()
     error = None
     if form.validate_on_submit():
-        user = users.authenticate(db(), form.username.data, form.password.data)
-        if user is None:
-            error = _("用户名或密码错误")
+        try:
+            user = users.authenticate(db(), form.username.data, form.password.data)
+        except LoginRefused as refused:  # caught, so the request still commits the counted failure
+            error = _(refused.message)
         else:
             session.clear()  # a fresh session on sign-in (no fixation)
             login_user(Person(user))

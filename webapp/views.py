@@ -100,7 +100,8 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(DomainError)
     def _domain_error(exc: DomainError):
-        undo()
+        if not exc.keeps_writes:
+            undo()
         if request.path.startswith("/api/"):
             response = jsonify(message=exc.message, field_errors=exc.field_errors)
             if exc.status == 401:

@@ -5,6 +5,9 @@ class DomainError(Exception):
     """Base of every error a user can be shown. `message` is Chinese and safe to display."""
 
     status = 400
+    # A refused request normally leaves nothing behind; an error that records why it refused (a counted
+    # failed sign-in) keeps what the request wrote.
+    keeps_writes = False
 
     def __init__(self, message: str, *, field_errors: dict[str, str] | None = None):
         super().__init__(message)
@@ -36,3 +39,10 @@ class Conflict(DomainError):
     """Someone else changed the same thing first (task already completed, case moved on)."""
 
     status = 409
+
+
+class LoginRefused(DomainError):
+    """Wrong username or password, or an account locked after repeated failures (the failure is counted)."""
+
+    status = 401
+    keeps_writes = True

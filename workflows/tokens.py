@@ -47,10 +47,8 @@ def issue_token(
 def login(
     session: Session, username: str, password: str, *, ttl: timedelta = DEFAULT_TTL
 ) -> tuple[str, ApiToken]:
-    """Check a username and password and issue a token, or refuse with 401."""
+    """Check a username and password and issue a token, or refuse with 401 (LoginRefused)."""
     user = users.authenticate(session, username, password)
-    if user is None:
-        raise NotAuthenticated("用户名或密码错误")
     return issue_token(session, user, ttl=ttl, label="api login")
 
 

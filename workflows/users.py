@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -10,7 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import clock
-from .errors import RegistryError
+from .deadlines import LOCAL
+from .errors import LoginRefused, RegistryError
 from .models.registry import Area, Role, User
 
 _hasher = PasswordHasher()
@@ -73,16 +75,44 @@ def create_user(
     return user
 
 
-def authenticate(session: Session, username: str, password: str) -> User | None:
-    """Return the active user with this username and password, or None."""
+# Sign-in failures in a row that lock an account, and for how long (against password guessing).
+MAX_FAILED_LOGINS = 5
+LOCK_MINUTES = 15
+
+
+def authenticate(session: Session, username: str, password: str) -> User:
+    """Return the active user with this username and password, or raise LoginRefused.
+
+    Failures are counted on the account; after MAX_FAILED_LOGINS in a row it is locked for LOCK_MINUTES,
+    even to the right password. The count is written although the sign-in is refused.
+    """
     user = session.scalar(select(User).where(User.username == (username or "").strip()))
     if user is None or not user.is_active or not user.password_hash:
         verify_password(_DUMMY_HASH, password or "")
-        return None
+        raise LoginRefused("用户名或密码错误")
+    now = clock.now()
+    if user.locked_until is not None and user.locked_until > now:
+        raise LoginRefused(_locked_message(user.locked_until))
     if not verify_password(user.password_hash, password or ""):
-        return None
+        user.failed_logins = (user.failed_logins or 0) + 1
+        left = MAX_FAILED_LOGINS - user.failed_logins
+        if left <= 0:
+            user.failed_logins = 0
+            user.locked_until = now + timedelta(minutes=LOCK_MINUTES)
+            session.flush()
+            raise LoginRefused(_locked_message(user.locked_until))
+        session.flush()
+        warning = f"（再错 {left} 次，账号将锁定 {LOCK_MINUTES} 分钟）" if left <= 2 else ""
+        raise LoginRefused("用户名或密码错误" + warning)
+    if user.failed_logins or user.locked_until is not None:
+        user.failed_logins, user.locked_until = 0, None
     if _hasher.check_needs_rehash(user.password_hash):
         # Parameters were raised since this hash was made; upgrade it while we know the password.
         user.password_hash = hash_password(password)
-        session.flush()
+    session.flush()
     return user
+
+
+def _locked_message(until) -> str:
+    local = until.astimezone(LOCAL).strftime("%H:%M")
+    return f"连续登录失败次数过多，账号已暂时锁定，请于 {local} 后再试"

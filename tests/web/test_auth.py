@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import re
 
-from workflows.models import User
+from sqlalchemy import select
+
+from workflows.db import session_factory
+from workflows.models import Role, User
+from workflows.users import create_user
 
 from .conftest import PASSWORD, Browser, csrf_of
 
@@ -133,3 +137,42 @@ def test_every_marked_text_has_an_english_entry():
         marked |= set(labels.values())
     missing = sorted(t for t in marked if t not in MESSAGES and re.search(r"[\u4e00-\u9fff]", t))
     assert not missing, missing
+
+
+def test_repeated_failed_sign_ins_lock_the_account_on_the_page_and_the_api(app, web_db):
+    # The failures are counted although each sign-in is refused (the refusal's request still commits).
+    with session_factory(web_db[2]).begin() as session:
+        create_user(
+            session,
+            username="guessed.at",
+            display_name="被猜密码的人",
+            role=Role.AUDITOR,
+            area_code="410825",
+            password=PASSWORD,
+        )
+    page = app.test_client()
+
+    def sign_in(password: str):
+        return page.post(
+            "/login",
+            data={
+                "username": "guessed.at",
+                "password": password,
+                "csrf_token": csrf_of(page.get("/login").text),
+            },
+        )
+
+    for _ in range(2):
+        assert sign_in("guess-1234").status_code == 401
+    assert "再错 2 次，账号将锁定 15 分钟" in sign_in("guess-1234").text
+    assert "再错 1 次，账号将锁定 15 分钟" in sign_in("guess-1234").text
+    api = app.test_client()
+    refused = api.post("/api/login", json={"username": "guessed.at", "password": "guess-1234"})
+    assert refused.status_code == 401 and refused.json["message"].startswith(
+        "连续登录失败次数过多，账号已暂时锁定"
+    )
+    locked = sign_in(PASSWORD)  # the right password, too late
+    assert locked.status_code == 401 and "账号已暂时锁定" in locked.text
+    with session_factory(web_db[2])() as session:
+        user = session.scalar(select(User).where(User.username == "guessed.at"))
+        assert user.locked_until is not None

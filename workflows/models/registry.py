@@ -56,6 +56,9 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(default=True)
     locale: Mapped[str] = mapped_column(String(8), default="zh")
     created_at: Mapped[datetime | None]
+    # Consecutive failed sign-ins, and the lock they lead to (see users.authenticate).
+    failed_logins: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None]
 
     area: Mapped[Area] = relationship()
 

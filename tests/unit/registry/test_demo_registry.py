@@ -1,9 +1,11 @@
 from collections import Counter
 
+import pytest
 from sqlalchemy import func, select
 
 from workflows.demo import load_demo_registry
 from workflows.elders import clean_elder
+from workflows.errors import LoginRefused
 from workflows.models import Area, Role, User
 from workflows.models.elders import Assessment, Elder
 from workflows.rules.assessment import DisabilityLevel
@@ -52,8 +54,9 @@ def test_demo_users_can_log_in(session):
     load_demo_registry(session, PASSWORD)
 
     assert authenticate(session, "caseworker", PASSWORD).username == "caseworker"
-    assert authenticate(session, "caseworker", "wrong-password") is None
-    assert authenticate(session, "nobody", PASSWORD) is None
+    for username, password in (("caseworker", "wrong-password"), ("nobody", PASSWORD)):
+        with pytest.raises(LoginRefused):
+            authenticate(session, username, password)
 
 
 def test_demo_elders_are_valid_varied_and_deterministic(session):

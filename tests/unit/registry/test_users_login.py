@@ -1,8 +1,11 @@
+from datetime import UTC, datetime
+
 import pytest
 
-from workflows.errors import RegistryError
+from workflows import clock
+from workflows.errors import LoginRefused, RegistryError
 from workflows.models import Role
-from workflows.users import authenticate, create_user, hash_password, verify_password
+from workflows.users import MAX_FAILED_LOGINS, authenticate, create_user, hash_password, verify_password
 
 
 def test_hash_and_verify():
@@ -27,9 +30,52 @@ def test_create_and_authenticate(session, areas):
 
     assert (user.role, user.area_code, user.is_active) == (Role.VILLAGE_ASSISTANT, "410825100201", True)
     assert authenticate(session, " li.xiumei ", "secret-123") is user
-    assert authenticate(session, "li.xiumei", "secret-124") is None
+    with pytest.raises(LoginRefused, match="^用户名或密码错误$"):
+        authenticate(session, "li.xiumei", "secret-124")
     user.is_active = False
-    assert authenticate(session, "li.xiumei", "secret-123") is None
+    with pytest.raises(LoginRefused, match="^用户名或密码错误$"):
+        authenticate(session, "li.xiumei", "secret-123")
+    with pytest.raises(LoginRefused, match="^用户名或密码错误$"):
+        authenticate(session, "nobody", "secret-123")
+
+
+def test_repeated_failures_lock_the_account_for_a_while(session, areas):
+    user = create_user(
+        session,
+        username="li.xiumei",
+        display_name="李秀梅",
+        role="village_assistant",
+        area_code="410825100201",
+        password="secret-123",
+    )
+    start = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)  # 09:00 in Beijing
+    moment = clock.ManualClock(start)
+    with clock.using(moment):
+        messages = []
+        for _ in range(MAX_FAILED_LOGINS):
+            with pytest.raises(LoginRefused) as refused:
+                authenticate(session, "li.xiumei", "guess")
+            messages.append(refused.value.message)
+        assert messages[:2] == ["用户名或密码错误"] * 2
+        assert messages[2:4] == [
+            "用户名或密码错误（再错 2 次，账号将锁定 15 分钟）",
+            "用户名或密码错误（再错 1 次，账号将锁定 15 分钟）",
+        ]
+        assert messages[4].startswith("连续登录失败次数过多，账号已暂时锁定，请于 09:15 后再试")
+        # Locked: even the right password is refused until the time is up.
+        moment.advance(minutes=14)
+        with pytest.raises(LoginRefused, match="请于 09:15 后再试"):
+            authenticate(session, "li.xiumei", "secret-123")
+        moment.advance(minutes=1)
+        assert authenticate(session, "li.xiumei", "secret-123") is user
+        assert (user.failed_logins, user.locked_until) == (0, None)
+        # A success clears the count: failures must be in a row to lock.
+        for _ in range(MAX_FAILED_LOGINS - 1):
+            with pytest.raises(LoginRefused):
+                authenticate(session, "li.xiumei", "guess")
+        assert authenticate(session, "li.xiumei", "secret-123") is user
+        with pytest.raises(LoginRefused, match="^用户名或密码错误$"):
+            authenticate(session, "li.xiumei", "guess")
 
 
 @pytest.mark.parametrize(
