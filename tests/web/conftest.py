@@ -139,6 +139,21 @@ def elders_by_township(web_db):
     return {"xiangyun": xiangyun, "fantian": fantian}
 
 
+def add_user(web_db, username: str, display_name: str, role, area_code: str = "410825") -> int:
+    """Add a user (password PASSWORD) to the shared test database; return its id."""
+    from workflows.users import create_user
+
+    with session_factory(web_db[2]).begin() as session:
+        return create_user(
+            session,
+            username=username,
+            display_name=display_name,
+            role=role,
+            area_code=area_code,
+            password=PASSWORD,
+        ).id
+
+
 def api_token(client, username: str) -> str:
     response = client.post("/api/login", json={"username": username, "password": PASSWORD})
     assert response.status_code == 200, response.text

@@ -8,9 +8,8 @@ import pytest
 from workflows import elders
 from workflows.db import session_factory
 from workflows.models import Role, User
-from workflows.users import create_user
 
-from .conftest import APPLICATION, PASSWORD, api_token
+from .conftest import APPLICATION, add_user, api_token
 from .helpers import advance_to, open_task, start_case
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -138,15 +137,7 @@ def test_providers_read_only_the_cases_dispatched_to_them(app, browsers, api, ma
     assert browsers["provider"].get(f"/cases/{case['id']}").status_code == 200
     assert api["facility_admin"].get(f"/api/cases/{case['id']}").status_code == 403
     # Another provider of the county sees neither the case nor its task in any of its lists.
-    with session_factory(web_db[2]).begin() as session:
-        other_id = create_user(
-            session,
-            username="provider_other",
-            display_name="温县另一家服务机构",
-            role=Role.PROVIDER,
-            area_code="410825",
-            password=PASSWORD,
-        ).id
+    other_id = add_user(web_db, "provider_other", "温县另一家服务机构", Role.PROVIDER)
     try:
         other = app.test_client()
         headers = {"Authorization": f"Bearer {api_token(other, 'provider_other')}"}

@@ -8,9 +8,8 @@ from sqlalchemy import select
 
 from workflows.db import session_factory
 from workflows.models import Role, User
-from workflows.users import create_user
 
-from .conftest import PASSWORD, Browser, csrf_of
+from .conftest import PASSWORD, Browser, add_user, csrf_of
 
 PUBLIC = {"auth.login", "auth.language", "static", "vendor", "healthz", "favicon", "api.login", "api.openapi"}
 
@@ -141,15 +140,7 @@ def test_every_marked_text_has_an_english_entry():
 
 def test_repeated_failed_sign_ins_lock_the_account_on_the_page_and_the_api(app, web_db):
     # The failures are counted although each sign-in is refused (the refusal's request still commits).
-    with session_factory(web_db[2]).begin() as session:
-        create_user(
-            session,
-            username="guessed.at",
-            display_name="被猜密码的人",
-            role=Role.AUDITOR,
-            area_code="410825",
-            password=PASSWORD,
-        )
+    add_user(web_db, "guessed.at", "被猜密码的人", Role.AUDITOR)
     page = app.test_client()
 
     def sign_in(password: str):

@@ -16,7 +16,7 @@ from workflows import elders, home_care
 from workflows.db import session_factory
 from workflows.models import Case, Role, User
 
-from .conftest import PASSWORD, PROCESS
+from .conftest import PROCESS, add_user
 from .helpers import advance_to, answers, open_task, start_case
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 128
@@ -288,26 +288,10 @@ def test_send_back_requires_a_comment(browsers, api, make_elder):
 @pytest.fixture(scope="module")
 def more_providers(web_db):
     """A second county-wide provider, and one that serves 番田镇 only."""
-    from workflows.users import create_user
-
-    with session_factory(web_db[2]).begin() as session:
-        county = create_user(
-            session,
-            username="provider_county2",
-            display_name="温县夕阳红家政服务有限公司",
-            role=Role.PROVIDER,
-            area_code="410825",
-            password=PASSWORD,
-        )
-        fantian = create_user(
-            session,
-            username="provider_fantian",
-            display_name="番田镇爱心助老服务站",
-            role=Role.PROVIDER,
-            area_code="410825101",
-            password=PASSWORD,
-        )
-        return {"county": county.id, "fantian": fantian.id}
+    return {
+        "county": add_user(web_db, "provider_county2", "温县夕阳红家政服务有限公司", Role.PROVIDER),
+        "fantian": add_user(web_db, "provider_fantian", "番田镇爱心助老服务站", Role.PROVIDER, "410825101"),
+    }
 
 
 def test_dispatch_offers_only_the_providers_that_can_take_the_case(

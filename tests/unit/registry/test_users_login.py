@@ -18,8 +18,8 @@ def test_hash_and_verify():
     assert not verify_password("not-a-hash", "anything")
 
 
-def test_create_and_authenticate(session, areas):
-    user = create_user(
+def _li_xiumei(session):
+    return create_user(
         session,
         username="li.xiumei",
         display_name="李秀梅",
@@ -27,6 +27,10 @@ def test_create_and_authenticate(session, areas):
         area_code="410825100201",
         password="secret-123",
     )
+
+
+def test_create_and_authenticate(session, areas):
+    user = _li_xiumei(session)
 
     assert (user.role, user.area_code, user.is_active) == (Role.VILLAGE_ASSISTANT, "410825100201", True)
     assert authenticate(session, " li.xiumei ", "secret-123") is user
@@ -40,14 +44,7 @@ def test_create_and_authenticate(session, areas):
 
 
 def test_repeated_failures_lock_the_account_for_a_while(session, areas):
-    user = create_user(
-        session,
-        username="li.xiumei",
-        display_name="李秀梅",
-        role="village_assistant",
-        area_code="410825100201",
-        password="secret-123",
-    )
+    user = _li_xiumei(session)
     start = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)  # 09:00 in Beijing
     moment = clock.ManualClock(start)
     with clock.using(moment):
