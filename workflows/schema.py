@@ -18,12 +18,12 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade(engine: Engine) -> None:
-    """Bring the database to the newest schema (creates it on an empty database)."""
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the database to the newest schema, or to `revision` (creates it on an empty database)."""
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, revision)
 
 
 def current_revision(engine: Engine) -> str | None:

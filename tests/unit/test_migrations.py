@@ -52,3 +52,29 @@ def test_upgrade_is_repeatable(tmp_path):
     schema.upgrade(engine)
     schema.upgrade(engine)
     assert schema.current_revision(engine) == schema.head_revision()
+
+
+def test_upgrading_a_database_in_use_keeps_its_rows(tmp_path):
+    # A schema change must apply to a database full of rows that refer to each other, not only to an
+    # empty one (SQLite refuses to rebuild a table that others refer to).
+    for engine in _fresh_engines(tmp_path):
+        schema.upgrade(engine, "0002")
+        with engine.begin() as conn:
+            conn.execute(text("insert into areas (code, name, level) values ('410825', '温县', 'county')"))
+            conn.execute(
+                text(
+                    "insert into users (username, display_name, password_hash, role, area_code, is_active, locale)"
+                    " values ('caseworker', '经办人', '', 'caseworker', '410825', true, 'zh')"
+                )
+            )
+            conn.execute(
+                text(
+                    "insert into api_tokens (user_id, token_hash, label, created_at, expires_at)"
+                    " select id, 'h', 'x', current_timestamp, current_timestamp from users"
+                )
+            )
+        schema.upgrade(engine)
+        with engine.connect() as conn:
+            row = conn.execute(text("select username, failed_logins, locked_until from users")).one()
+        assert tuple(row) == ("caseworker", 0, None)
+        engine.dispose()

@@ -57,7 +57,7 @@ class User(Base):
     locale: Mapped[str] = mapped_column(String(8), default="zh")
     created_at: Mapped[datetime | None]
     # Consecutive failed sign-ins, and the lock they lead to (see users.authenticate).
-    failed_logins: Mapped[int] = mapped_column(default=0)
+    failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
     locked_until: Mapped[datetime | None]
 
     area: Mapped[Area] = relationship()

@@ -15,15 +15,12 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("users", schema=None) as batch_op:
-        # The server default fills the rows already there; the models give every new row its value.
-        batch_op.add_column(sa.Column("failed_logins", sa.Integer(), nullable=False, server_default="0"))
-        batch_op.add_column(sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True))
-    with op.batch_alter_table("users", schema=None) as batch_op:
-        batch_op.alter_column("failed_logins", server_default=None)
+    # Plain ADD COLUMN, never a table rebuild: on SQLite a rebuild drops and recreates `users`, which the
+    # foreign keys of a database in use refuse. The server default fills the rows already there.
+    op.add_column("users", sa.Column("failed_logins", sa.Integer(), nullable=False, server_default="0"))
+    op.add_column("users", sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("users", schema=None) as batch_op:
-        batch_op.drop_column("locked_until")
-        batch_op.drop_column("failed_logins")
+    op.drop_column("users", "locked_until")
+    op.drop_column("users", "failed_logins")
