@@ -164,6 +164,148 @@ def message(name: str, payload: str, elder_id: int | None, case_id: int | None, 
     click.echo(f"已送达 {len(delivered)} 个案件：{delivered}" if delivered else "没有案件在等待此消息")
 
 
+@main.group("area")
+def area_group() -> None:
+    """Administrative areas: the county, its townships and villages (setting up without demo data)."""
+
+
+@area_group.command("add")
+@click.argument("code")
+@click.argument("name")
+def area_add(code: str, name: str) -> None:
+    """Add an area: a 6-digit county, a 9-digit township or a 12-digit village (parents first)."""
+    from workflows import areas
+    from workflows.errors import DomainError
+
+    _, make = _sessions()
+    try:
+        with make.begin() as session:
+            area = areas.add_area(session, code, name)
+            click.echo(f"已添加{areas.level_label(area)}：{area.code} {area.name}")
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+
+
+@area_group.command("list")
+def area_list() -> None:
+    """List the areas, indented by level."""
+    from workflows import areas
+
+    _, make = _sessions()
+    with make() as session:
+        for area in areas.list_areas(session):
+            indent = "  " * (len(area.code) // 3 - 2)
+            click.echo(f"{indent}{area.code} {area.name}")
+
+
+@main.group("user")
+def user_group() -> None:
+    """People who sign in: add, list, unlock, new password, disable or enable."""
+
+
+def _ask_password() -> str:
+    # Typed twice and never echoed; ELDERCARE_NEW_PASSWORD serves scripted set-ups.
+    return os.environ.get("ELDERCARE_NEW_PASSWORD") or click.prompt(
+        "密码 / password", hide_input=True, confirmation_prompt=True
+    )
+
+
+def _user_command(change) -> None:
+    from workflows.errors import DomainError
+
+    _, make = _sessions()
+    try:
+        with make.begin() as session:
+            click.echo(change(session))
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+
+
+@user_group.command("add")
+@click.argument("username")
+@click.option("--name", "display_name", required=True, help="姓名（含单位） / display name")
+@click.option("--role", required=True, help="角色代码，如 caseworker / role code")
+@click.option("--area", "area_code", required=True, help="管辖区划代码 / area code")
+def user_add(username: str, display_name: str, role: str, area_code: str) -> None:
+    """Add a user; the password is asked for (twice, hidden)."""
+    from workflows import users
+
+    password = _ask_password()
+
+    def add(session):
+        user = users.create_user(
+            session,
+            username=username,
+            display_name=display_name,
+            role=role,
+            area_code=area_code,
+            password=password,
+        )
+        return f"已添加用户 {user.username}（{user.display_name}，{user.role.value}，{user.area_code}）"
+
+    _user_command(add)
+
+
+@user_group.command("list")
+def user_list() -> None:
+    """List the users with role, area and state."""
+    from workflows import clock, users
+
+    _, make = _sessions()
+    with make() as session:
+        now = clock.now()
+        for user in users.list_users(session):
+            state = (
+                "停用"
+                if not user.is_active
+                else "锁定"
+                if user.locked_until and user.locked_until > now
+                else "正常"
+            )
+            click.echo(
+                f"{user.username:20} {user.role.value:18} {user.area_code:13} {state}  {user.display_name}"
+            )
+
+
+@user_group.command("unlock")
+@click.argument("username")
+def user_unlock(username: str) -> None:
+    """Lift a sign-in lock now."""
+    from workflows import users
+
+    _user_command(lambda session: f"已解除 {users.unlock(session, username).username} 的登录锁定")
+
+
+@user_group.command("password")
+@click.argument("username")
+def user_password(username: str) -> None:
+    """Set a new password (asked for twice, hidden); it also lifts a sign-in lock."""
+    from workflows import users
+
+    password = _ask_password()
+    _user_command(
+        lambda session: f"已为 {users.set_password(session, username, password).username} 设置新密码"
+    )
+
+
+@user_group.command("disable")
+@click.argument("username")
+def user_disable(username: str) -> None:
+    """Disable a user who has left: no more sign-ins, API tokens refused."""
+    from workflows import users
+
+    _user_command(lambda session: f"已停用 {users.set_active(session, username, False).username}")
+
+
+@user_group.command("enable")
+@click.argument("username")
+def user_enable(username: str) -> None:
+    """Enable a disabled user again."""
+    from workflows import users
+
+    _user_command(lambda session: f"已启用 {users.set_active(session, username, True).username}")
+
+
 @main.group("import")
 def import_group() -> None:
     """Import data from files."""

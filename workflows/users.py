@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from . import clock
 from .deadlines import LOCAL
-from .errors import LoginRefused, RegistryError
+from .errors import LoginRefused, NotFound, RegistryError
 from .models.registry import Area, Role, User
 
 _hasher = PasswordHasher()
@@ -116,3 +116,42 @@ def authenticate(session: Session, username: str, password: str) -> User:
 def _locked_message(until) -> str:
     local = until.astimezone(LOCAL).strftime("%H:%M")
     return f"连续登录失败次数过多，账号已暂时锁定，请于 {local} 后再试"
+
+
+def find_user(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == (username or "").strip()))
+    if user is None:
+        raise NotFound(f"用户 {username} 不存在")
+    return user
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.area_code, User.role, User.username)))
+
+
+def unlock(session: Session, username: str) -> User:
+    """Lift a sign-in lock now (and forget the failures that led to it)."""
+    user = find_user(session, username)
+    user.failed_logins, user.locked_until = 0, None
+    session.flush()
+    return user
+
+
+def set_password(session: Session, username: str, password: str) -> User:
+    """Give the user a new password (which also lifts a sign-in lock)."""
+    if len(password or "") < MIN_PASSWORD_LENGTH:
+        message = f"密码至少{MIN_PASSWORD_LENGTH}位"
+        raise RegistryError(message, field_errors={"password": message})
+    user = find_user(session, username)
+    user.password_hash = hash_password(password)
+    user.failed_logins, user.locked_until = 0, None
+    session.flush()
+    return user
+
+
+def set_active(session: Session, username: str, active: bool) -> User:
+    """Disable a user who left (they can no longer sign in, nor use their API tokens), or enable again."""
+    user = find_user(session, username)
+    user.is_active = active
+    session.flush()
+    return user

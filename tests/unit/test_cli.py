@@ -134,3 +134,60 @@ def test_bench_roster_quick_prints_json(instance):
     assert result.exit_code == 0
     figures = json.loads(result.output.strip().splitlines()[-1])
     assert figures["imported"] == 1000 and figures["problems"] == 0
+
+
+def test_a_county_is_set_up_without_demo_data(instance):
+    # A real deployment: areas parents first, then users; a locked or departed user is handled from here.
+    from workflows import users
+    from workflows.db import make_engine, session_factory
+    from workflows.errors import LoginRefused
+
+    _, runner = instance
+    for code, name in (("410825", "温县"), ("410825100", "祥云镇"), ("410825100201", "祥云村")):
+        result = runner.invoke(main, ["area", "add", code, name])
+        assert result.exit_code == 0 and f"{code} {name}" in result.output, result.output
+    orphan = runner.invoke(main, ["area", "add", "410826100", "别县某镇"])
+    assert orphan.exit_code == 1 and "上级区划 410826 不存在，请先添加" in orphan.output
+    assert (
+        "应为6位（县）、9位（乡镇）或12位（村）数字"
+        in runner.invoke(main, ["area", "add", "4108", "x"]).output
+    )
+    assert "    410825100201 祥云村" in runner.invoke(main, ["area", "list"]).output
+
+    add = [
+        "user",
+        "add",
+        "wang.jh",
+        "--name",
+        "王建华（祥云镇经办人）",
+        "--role",
+        "caseworker",
+        "--area",
+        "410825100",
+    ]
+    result = runner.invoke(main, add, input="secret-123\nsecret-123\n")
+    assert result.exit_code == 0 and "已添加用户 wang.jh" in result.output, result.output
+    again = runner.invoke(main, add, input="secret-123\nsecret-123\n")
+    assert again.exit_code == 1 and "用户名 wang.jh 已被使用" in again.output
+    short = runner.invoke(main, ["user", "password", "wang.jh"], input="short\nshort\n")
+    assert short.exit_code == 1 and "密码至少8位" in short.output
+
+    make = session_factory(make_engine())
+    with make.begin() as session:
+        assert users.authenticate(session, "wang.jh", "secret-123").username == "wang.jh"
+        for _ in range(users.MAX_FAILED_LOGINS):
+            with pytest.raises(LoginRefused):
+                users.authenticate(session, "wang.jh", "guess")
+    assert "锁定" in runner.invoke(main, ["user", "list"]).output
+    assert "已解除 wang.jh 的登录锁定" in runner.invoke(main, ["user", "unlock", "wang.jh"]).output
+    changed = runner.invoke(main, ["user", "password", "wang.jh"], input="secret-456\nsecret-456\n")
+    assert changed.exit_code == 0 and "已为 wang.jh 设置新密码" in changed.output
+    with make.begin() as session:
+        assert users.authenticate(session, "wang.jh", "secret-456").username == "wang.jh"
+    assert "已停用 wang.jh" in runner.invoke(main, ["user", "disable", "wang.jh"]).output
+    with make.begin() as session, pytest.raises(LoginRefused):
+        users.authenticate(session, "wang.jh", "secret-456")
+    listing = runner.invoke(main, ["user", "list"]).output
+    assert "wang.jh" in listing and "停用" in listing
+    missing = runner.invoke(main, ["user", "unlock", "nobody"])
+    assert missing.exit_code == 1 and "用户 nobody 不存在" in missing.output
