@@ -164,6 +164,18 @@ def message(name: str, payload: str, elder_id: int | None, case_id: int | None, 
     click.echo(f"已送达 {len(delivered)} 个案件：{delivered}" if delivered else "没有案件在等待此消息")
 
 
+def _change(change) -> None:
+    """Run one change in its own transaction and print what it says; a refusal is a clear error, exit 1."""
+    from workflows.errors import DomainError
+
+    _, make = _sessions()
+    try:
+        with make.begin() as session:
+            click.echo(change(session))
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+
+
 @main.group("area")
 def area_group() -> None:
     """Administrative areas: the county, its townships and villages (setting up without demo data)."""
@@ -175,15 +187,12 @@ def area_group() -> None:
 def area_add(code: str, name: str) -> None:
     """Add an area: a 6-digit county, a 9-digit township or a 12-digit village (parents first)."""
     from workflows import areas
-    from workflows.errors import DomainError
 
-    _, make = _sessions()
-    try:
-        with make.begin() as session:
-            area = areas.add_area(session, code, name)
-            click.echo(f"已添加{areas.level_label(area)}：{area.code} {area.name}")
-    except DomainError as exc:
-        raise click.ClickException(exc.message) from exc
+    def add(session):
+        area = areas.add_area(session, code, name)
+        return f"已添加{areas.level_label(area)}：{area.code} {area.name}"
+
+    _change(add)
 
 
 @area_group.command("list")
@@ -210,17 +219,6 @@ def _ask_password() -> str:
     )
 
 
-def _user_command(change) -> None:
-    from workflows.errors import DomainError
-
-    _, make = _sessions()
-    try:
-        with make.begin() as session:
-            click.echo(change(session))
-    except DomainError as exc:
-        raise click.ClickException(exc.message) from exc
-
-
 @user_group.command("add")
 @click.argument("username")
 @click.option("--name", "display_name", required=True, help="姓名（含单位） / display name")
@@ -243,7 +241,7 @@ def user_add(username: str, display_name: str, role: str, area_code: str) -> Non
         )
         return f"已添加用户 {user.username}（{user.display_name}，{user.role.value}，{user.area_code}）"
 
-    _user_command(add)
+    _change(add)
 
 
 @user_group.command("list")
@@ -273,7 +271,7 @@ def user_unlock(username: str) -> None:
     """Lift a sign-in lock now."""
     from workflows import users
 
-    _user_command(lambda session: f"已解除 {users.unlock(session, username).username} 的登录锁定")
+    _change(lambda session: f"已解除 {users.unlock(session, username).username} 的登录锁定")
 
 
 @user_group.command("password")
@@ -283,9 +281,7 @@ def user_password(username: str) -> None:
     from workflows import users
 
     password = _ask_password()
-    _user_command(
-        lambda session: f"已为 {users.set_password(session, username, password).username} 设置新密码"
-    )
+    _change(lambda session: f"已为 {users.set_password(session, username, password).username} 设置新密码")
 
 
 @user_group.command("disable")
@@ -294,7 +290,7 @@ def user_disable(username: str) -> None:
     """Disable a user who has left: no more sign-ins, API tokens refused."""
     from workflows import users
 
-    _user_command(lambda session: f"已停用 {users.set_active(session, username, False).username}")
+    _change(lambda session: f"已停用 {users.set_active(session, username, False).username}")
 
 
 @user_group.command("enable")
@@ -303,7 +299,7 @@ def user_enable(username: str) -> None:
     """Enable a disabled user again."""
     from workflows import users
 
-    _user_command(lambda session: f"已启用 {users.set_active(session, username, True).username}")
+    _change(lambda session: f"已启用 {users.set_active(session, username, True).username}")
 
 
 @main.group("import")
