@@ -13,6 +13,9 @@ from flask import g, session
 from flask_login import current_user
 from markupsafe import Markup, escape
 
+from workflows.elders import FIELD_LABELS
+from workflows.models.elders import SUPPORT_FLAGS
+
 from .messages_en import MESSAGES as EN
 
 LANGUAGES = {"zh": "中文", "en": "English"}
@@ -110,20 +113,7 @@ LABELS: dict[str, dict[str, str]] = {
         "severe": "重度失能",
         "complete": "完全失能",
     },
-    "flag": {
-        "dibao": "低保",
-        "near_dibao": "低保边缘",
-        "tekun": "特困",
-        "home_support": "分散供养",
-        "institutional_support": "集中供养",
-        "living_alone": "独居",
-        "empty_nest": "空巢",
-        "left_behind": "留守",
-        "severe_handicap": "重度残疾",
-        "family_planning_special": "计生特殊家庭",
-        "entitled_veteran_family": "优抚对象",
-        "three_category_household": "三类户",
-    },
+    "flag": {flag: FIELD_LABELS[flag] for flag in SUPPORT_FLAGS},  # as the register names them
     "match": {"eligible": "符合条件", "needs_review": "需人工核实"},
     "period": {"year": "年", "month": "月", "once": "次", "day": "天"},
 }

@@ -12,10 +12,10 @@ import json
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import access, cases, clock
+from . import cases, clock, elders
 from .elders import today
 from .errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from .models import Case, CaseEvent, CaseStatus, Elder, ElderStatus, EventKind, Role, User
+from .models import Case, CaseEvent, CaseStatus, EventKind, Role, User
 from .rules import housing
 from .rules.phone import validate_phone
 
@@ -36,14 +36,7 @@ def start_application(session: Session, actor: User, elder_id: int) -> Case:
     """Start an adaptation application for an elder, pre-filled from the register (the assistant confirms it)."""
     if actor.role not in START_ROLES:
         raise PermissionDenied("只有养老协理员或乡镇经办人可以发起适老化改造申请")
-    elder = session.get(Elder, elder_id)
-    if elder is None:
-        raise NotFound("老年人不存在")
-    access.require_area(actor, elder.residence_area_code)
-    if elder.status != ElderStatus.ACTIVE:
-        raise ValidationFailed(
-            "该老人不在册（已故或迁出），不能申请", field_errors={"elder_id": "该老人不在册"}
-        )
+    elder = elders.applicant(session, actor, elder_id)
     running = session.scalar(
         select(Case.id).where(
             Case.process_key == PROCESS_KEY, Case.elder_id == elder.id, Case.status == CaseStatus.RUNNING

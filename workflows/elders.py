@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from . import access, clock
-from .errors import NotFound, PermissionDenied, RegistryError
+from .errors import NotFound, PermissionDenied, RegistryError, ValidationFailed
 from .models.base import is_row_id
 from .models.elders import (
     SUPPORT_FLAGS,
@@ -670,6 +670,19 @@ def _tell_running_cases(session: Session, actor: User, elder: Elder) -> None:
     }
     for name in _LEAVING_MESSAGES.get(elder.status, ()):
         cases.deliver_message(session, name, payload, elder_id=elder.id)
+
+
+def applicant(session: Session, actor: User, elder_id: int) -> Elder:
+    """The elder an application is made for: on the register, alive and living here, in the actor's area."""
+    elder = session.get(Elder, elder_id) if is_row_id(elder_id) else None
+    if elder is None:
+        raise NotFound("老年人不存在")
+    access.require_area(actor, elder.residence_area_code)
+    if elder.status != ElderStatus.ACTIVE:
+        raise ValidationFailed(
+            "该老人不在册（已故或迁出），不能申请", field_errors={"elder_id": "该老人不在册"}
+        )
+    return elder
 
 
 def get_elder(session: Session, actor: User, elder_id: int) -> Elder:

@@ -21,10 +21,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import access, cases, clock, deadlines, tasks
+from . import access, cases, clock, deadlines, elders, tasks
 from .elders import mask_name, today
 from .errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from .models import Case, CaseStatus, Elder, ElderStatus, HukouType, HumanTask, Role, TaskStatus, User
+from .models import Case, CaseStatus, Elder, HukouType, HumanTask, Role, TaskStatus, User
 from .models.admission import (
     ACTIVE_STATUSES,
     ENTRY_STATUS_LABELS,
@@ -155,14 +155,7 @@ def apply(
     """
     if actor.role not in APPLY_ROLES:
         raise PermissionDenied("只有乡镇（街道）经办人可以受理入住申请")
-    elder = session.get(Elder, elder_id)
-    if elder is None:
-        raise NotFound("老年人不存在")
-    access.require_area(actor, elder.residence_area_code)
-    if elder.status != ElderStatus.ACTIVE:
-        raise ValidationFailed(
-            "该老人不在册（已故或迁出），不能申请", field_errors={"elder_id": "该老人不在册"}
-        )
+    elder = elders.applicant(session, actor, elder_id)
     facility = _facility(session, facility_id)
     if not facility.is_active:
         raise ValidationFailed("该机构已停止接收申请", field_errors={"facility_id": "该机构已停止接收申请"})
