@@ -23,7 +23,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from workflows import cases, engine, processes, tasks
+from workflows import cases, engine, registry, tasks, versions
 from workflows.db import make_engine, session_factory
 from workflows.models import Area, AreaLevel, Base, HumanTask, Role, TaskStatus, User
 
@@ -40,12 +40,12 @@ ANSWERS = {
 
 
 def bundle() -> dict[str, str]:
-    return processes.read_bundle(WORKLOADS)
+    return versions.read_bundle(WORKLOADS)
 
 
 def _spec(key: str) -> engine.LoadedSpec:
-    parsed = {p.key: p for p in engine.parse_bundle(bundle())}
-    return engine.load_spec(parsed[key].spec_json)
+    parsed = {p.key: p for p in registry.engine().parse_bundle(bundle())}
+    return registry.engine().load_spec(parsed[key].spec_json)
 
 
 def measure_inmemory(n_cases: int, months: int = 3) -> float:
@@ -77,7 +77,7 @@ def _setup_db(url: str):
             s.add(User(username=role.value, display_name=role.value, role=role, area_code="410825"))
         s.flush()
         owner = s.scalar(select(User).where(User.role == Role.PROCESS_OWNER))
-        processes.deploy(s, owner, bundle())
+        versions.deploy(s, owner, bundle())
     # Signed-in users, loaded once as a web session would keep them.
     users = {}
     with make() as s:
@@ -271,4 +271,7 @@ def run(n_cases: int = 40, rounds: int = 5, skip_postgres: bool = False, log=pri
 
 
 if __name__ == "__main__":
+    from workflows import processes
+
+    processes.install()
     print(json.dumps(run(), ensure_ascii=False))

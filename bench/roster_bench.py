@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 import workflows.models.elders  # noqa: F401  (registers the elder tables)
+from workflows import processes
 from workflows.db import make_engine
 from workflows.demo import TOWNSHIPS, load_demo_registry
 from workflows.models import Base, User
@@ -118,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--url", help="database URL (default: a new SQLite file)")
     args = parser.parse_args(argv)
+    processes.install()
     print(json.dumps(run(args.rows, args.url)))
     return 0
 

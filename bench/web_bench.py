@@ -43,7 +43,7 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from bench import engine_bench
-from workflows import cases, inbox, processes, users
+from workflows import cases, inbox, processes, users, versions
 from workflows.db import make_engine, session_factory
 from workflows.models import (
     Area,
@@ -158,7 +158,7 @@ def _setup(url: str) -> None:
                 )
             )
         s.flush()
-        processes.deploy(s, None, engine_bench.bundle())
+        versions.deploy(s, None, engine_bench.bundle())
     engine.dispose()
 
 
@@ -627,6 +627,7 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args(argv)
+    processes.install()
     result = run(quick=args.quick, skip_postgres=args.no_postgres, log=lambda m: print(m, file=sys.stderr))
     print(json.dumps(result, ensure_ascii=False))
     return 0

@@ -9,7 +9,8 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [[ "${DATABASE_URL:-
   echo "installing PostgreSQL (Debian package) ..."
   apt_install postgresql
 fi
-if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "noto.*cjk" \
+# grep reads all of fc-list's output (no -q): stopping early would kill fc-list by SIGPIPE under pipefail.
+if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -i "noto.*cjk" >/dev/null \
    || ! ls /usr/lib/chromium/locales/zh-CN.pak >/dev/null 2>&1; then
   echo "installing Chromium, its Chinese locale and CJK fonts (Debian packages) for the browser tests ..."
   apt_install chromium chromium-l10n fonts-noto-cjk

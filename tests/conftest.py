@@ -11,8 +11,13 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from tests.factories import MONDAY_MORNING
+from workflows import clock, processes
 from workflows.db import make_engine
 from workflows.models import Base
+
+# As every entry point does at start-up: the shipped processes' declarations, and the engine they wire.
+processes.install()
 
 
 def _backends():
@@ -55,3 +60,11 @@ def session(db_engine):
     if outer.is_active:
         outer.rollback()
     conn.close()
+
+
+@pytest.fixture
+def manual_clock():
+    """The clock every use case reads, standing still at a Monday 09:00 (Beijing) until moved."""
+    c = clock.ManualClock(MONDAY_MORNING)
+    with clock.using(c):
+        yield c

@@ -11,20 +11,20 @@ import functools
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, g, jsonify, request
 
-from workflows import cases, dossiers, elders, inbox, processes, tasks, tokens
+from workflows import cases, clock, dossiers, elders, inbox, starting, tasks, tokens, versions
 from workflows.errors import ValidationFailed
 from workflows.models import CaseStatus, HumanTask
 from workflows.rules.idnumber import mask_id_number
 from workflows.rules.phone import mask_phone
 
-from . import db, forms
+from . import forms
+from . import openapi as openapi_document
+from .database import db
 
 bp = Blueprint("api", __name__, url_prefix="/api")
-LOCAL = ZoneInfo("Asia/Shanghai")
 
 
 @dataclass
@@ -105,7 +105,7 @@ def _body() -> dict:
 
 
 def _iso(moment: datetime | None) -> str | None:
-    return moment.astimezone(LOCAL).isoformat(timespec="seconds") if moment else None
+    return moment.astimezone(clock.LOCAL).isoformat(timespec="seconds") if moment else None
 
 
 def _plain(value):
@@ -387,7 +387,7 @@ def start_case():
     data = payload.get("data") or {}
     if not isinstance(data, dict):
         raise ValidationFailed("data 应为 JSON 对象", field_errors={"data": "应为 JSON 对象"})
-    started = dossiers.start_for_elder(
+    started = starting.start_for_elder(
         db(), g.api_user, str(payload.get("process") or ""), elder_id, data, comment=payload.get("comment")
     )
     return _case_detail(started.case.id)
@@ -494,13 +494,11 @@ def list_processes():
     return {
         "items": [
             {"key": p.process_key, "name": p.name, "version": p.version, "deployed_at": _iso(p.deployed_at)}
-            for p in processes.list_latest(db())
+            for p in versions.list_latest(db())
         ]
     }
 
 
 @operation("/openapi.json", "GET", summary="本接口的 OpenAPI 3 文档 / this document", tag="meta", auth=False)
 def openapi():
-    from .openapi import document
-
-    return document(OPERATIONS)
+    return openapi_document.document(OPERATIONS)

@@ -14,7 +14,7 @@ from workflows import users
 from workflows.errors import LoginRefused
 from workflows.models import User
 
-from . import db
+from .database import db
 from .i18n import LANGUAGES, _
 
 bp = Blueprint("auth", __name__)

@@ -14,11 +14,12 @@ from flask import (
     url_for,
 )
 
-from workflows import attachments, dossiers, elders
+from workflows import attachments, dossiers, elders, registration, starting
 from workflows.errors import DomainError, ValidationFailed
 
-from . import db, forms, undo
+from . import forms
 from .auth import me
+from .database import db, undo
 from .i18n import _
 
 bp = Blueprint("cases", __name__)
@@ -82,14 +83,14 @@ def document(attachment_id: int):
 def new_case():
     """Start a case: choose the process and the elder, then fill in the first step's form."""
     session = db()
-    available = dossiers.startable_processes(session, me())
+    available = starting.startable_processes(session, me())
     key = (request.values.get("process") or "").strip()
     elder_id = request.values.get("elder_id", "")
     q = (request.args.get("q") or "").strip()
     found = elders.search_elders(session, me(), q, limit=20) if q else []
-    elder = dossiers.find_elder(session, me(), int(elder_id)) if elder_id.isdigit() else None
+    elder = registration.find_elder(session, me(), int(elder_id)) if elder_id.isdigit() else None
     version = next((p for p in available if p.process_key == key), None)
-    step = dossiers.first_step(session, me(), key, elder) if version and elder else None
+    step = starting.first_step(session, me(), key, elder) if version and elder else None
     schema = step.form if step and step.for_actor else None
     ui = step.ui_form if step and step.for_actor else None
     values, errors, message, comment = {}, {}, None, ""
@@ -100,13 +101,9 @@ def new_case():
         comment = (request.form.get("comment") or "").strip()
         data, errors = forms.parse(schema, values)
         try:
-            if errors:
-                # Report what the schema says about the rest too, so every field's problem shows at once.
-                schema_errors = {
-                    k: v for k, v in dossiers.form_errors(schema, data).items() if k not in errors
-                }
-                raise ValidationFailed("表单填写有误，请按提示修改", field_errors={**schema_errors, **errors})
-            started = dossiers.start_for_elder(session, me(), key, elder.id, data, comment=comment or None)
+            started = starting.start_for_elder(
+                session, me(), key, elder.id, data, comment=comment or None, input_errors=errors
+            )
         except DomainError as exc:
             undo()
             errors = exc.field_errors or {"_": exc.message}

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from workflows import dossiers, elders
+from workflows import dossiers, elders, registration, starting
 from workflows.errors import DomainError, ValidationFailed
 
-from . import db, forms, undo
+from . import forms
 from .auth import me
+from .database import db, undo
 from .i18n import _
 
 bp = Blueprint("elders", __name__)
@@ -24,7 +25,7 @@ def elder_list():
         "elders/list.html",
         q=q,
         elders=[dossiers.summarize_elder(session, e) for e in found],
-        can_start=me().role in dossiers.START_ROLES,
+        can_start=me().role in starting.START_ROLES,
         can_register=me().role in elders.WRITE_ROLES,
     )
 
@@ -33,7 +34,7 @@ def elder_list():
 def register():
     """Register an elder on the form; a refusal comes back with the errors beside the fields, input kept."""
     session = db()
-    schema, ui = dossiers.registration_form(session, me())
+    schema, ui = registration.registration_form(session, me())
     values: dict[str, list[str]] = {}
     errors: dict[str, str] = {}
     message, existing_id, can_open_existing = None, None, False
@@ -43,7 +44,7 @@ def register():
         try:
             if errors:
                 raise ValidationFailed("表单填写有误，请按提示修改", field_errors=errors)
-            elder = dossiers.register_from_form(session, me(), data)
+            elder = registration.register_from_form(session, me(), data)
         except DomainError as exc:
             undo()
             errors = exc.field_errors or {"_": exc.message}
@@ -53,7 +54,7 @@ def register():
             existing_id = getattr(exc, "existing_id", None)
             if existing_id is not None:
                 message = exc.message
-                can_open_existing = dossiers.can_read_elder(session, me(), existing_id)
+                can_open_existing = registration.can_read_elder(session, me(), existing_id)
         else:
             flash(_("已登记：{name}", name=elder.name), "success")
             return redirect(url_for("elders.elder_page", elder_id=elder.id))

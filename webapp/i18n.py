@@ -7,12 +7,12 @@ A test checks that every text marked in the code has its English entry, so the c
 from __future__ import annotations
 
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from flask import g, session
 from flask_login import current_user
 from markupsafe import Markup, escape
 
+from workflows import clock
 from workflows.elders import FIELD_LABELS
 from workflows.models.elders import SUPPORT_FLAGS
 
@@ -20,7 +20,6 @@ from .messages_en import MESSAGES as EN
 
 LANGUAGES = {"zh": "中文", "en": "English"}
 DEFAULT = "zh"
-LOCAL = ZoneInfo("Asia/Shanghai")
 
 
 def get_locale() -> str:
@@ -48,7 +47,7 @@ def local_time(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """A stored UTC time as Beijing time."""
     if moment is None:
         return ""
-    return moment.astimezone(LOCAL).strftime(fmt)
+    return moment.astimezone(clock.LOCAL).strftime(fmt)
 
 
 def local_date(moment: datetime | None) -> str:

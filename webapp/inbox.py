@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
 from workflows import attachments, cases, dossiers, inbox, tasks
+from workflows import forms as workflow_forms
 from workflows.errors import Conflict, ValidationFailed
 
-from . import db, forms, undo
+from . import forms
 from .auth import me
+from .database import db, undo
 from .i18n import _
 
 bp = Blueprint("inbox", __name__)
@@ -42,8 +44,6 @@ def _task_context(task_id: str, *, values=None, errors=None, comment: str = "", 
     fields = forms.build_fields(schema, ui, values, errors)
     shown = _paths(fields)
     has_comment = "comment" in ((schema or {}).get("properties") or {})
-    decision = ((schema or {}).get("properties") or {}).get("decision") or {}
-    offered = [c.get("const") for c in decision.get("oneOf") or []] + list(decision.get("enum") or [])
     comment_error = errors.get("comment") if not has_comment else None
     general = [m for p, m in errors.items() if p not in shown and p != "comment" and p != "_"] + (
         [errors["_"]] if "_" in errors else []
@@ -58,7 +58,7 @@ def _task_context(task_id: str, *, values=None, errors=None, comment: str = "", 
         "elder": elder,
         "fields": fields,
         "has_comment_field": has_comment,
-        "can_send_back": any(value in ("send_back", "退回") for value in offered),
+        "can_send_back": workflow_forms.offers_send_back(schema),
         "comment": comment,
         "comment_error": comment_error,
         "general_errors": general,
@@ -94,11 +94,8 @@ def complete(task_id: str):
     comment = (request.form.get("comment") or "").strip()
     data, errors = forms.parse(schema, values)
     try:
-        if errors:
-            # Report what the schema says about the rest too, so every field's problem shows at once.
-            schema_errors = {k: v for k, v in dossiers.form_errors(schema, data).items() if k not in errors}
-            raise ValidationFailed("表单填写有误，请按提示修改", field_errors={**schema_errors, **errors})
-        for path in forms.file_fields(schema, step.get("ui_form")):
+        # Files are kept only for input that reads well; the use case reports every problem at once.
+        for path in forms.file_fields(schema, step.get("ui_form")) if not errors else ():
             upload = request.files.get(forms.PREFIX + path)
             if upload and upload.filename:
                 saved = attachments.save_attachment(
@@ -115,7 +112,7 @@ def complete(task_id: str):
                 data[path] = f"{forms.ATTACHMENT}{saved.id}"
             elif values.get(forms.PREFIX + path, [""])[0].startswith(forms.ATTACHMENT):
                 data[path] = values[forms.PREFIX + path][0]
-        outcome = tasks.complete(session, me(), task_id, data, comment=comment or None)
+        outcome = tasks.complete(session, me(), task_id, data, comment=comment or None, input_errors=errors)
     except Conflict as exc:
         undo()
         # Someone else finished it: say so, and show the form as typed so nothing is lost.
@@ -140,14 +137,10 @@ def complete(task_id: str):
 
 
 def _upload_dir():
-    from flask import current_app
-
     return current_app.config.get("UPLOAD_DIR")
 
 
 def _max_upload() -> int:
-    from flask import current_app
-
     return current_app.config["UPLOAD_MAX_BYTES"]
 
 

@@ -73,6 +73,7 @@ MESSAGES: dict[str, str] = {
     "办理说明": "Instructions",
     "办理意见": "Comment",
     "退回时必须填写意见": "A comment is required when sending back",
+    "数据库暂时不可用，您的操作未保存，请稍后重试": "The database is unavailable: nothing was saved. Please try again shortly.",
     "提交": "Submit",
     "提交即表示由您办理此任务": "Submitting makes you the person who handled this task",
     "此任务已结束。": "This task is finished.",

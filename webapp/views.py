@@ -24,7 +24,8 @@ from workflows.config import REPO_ROOT
 from workflows.errors import DomainError
 from workflows.models import User
 
-from . import auth, db, forms, i18n, undo
+from . import api, auth, cases, database, elders, forms, i18n, inbox
+from .database import db, undo
 from .i18n import _
 
 csrf = CSRFProtect()
@@ -92,15 +93,15 @@ def init_app(app: Flask) -> None:
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
 
-    from . import api, cases, elders, inbox
-
     for module in (auth, inbox, cases, elders, api):
         app.register_blueprint(module.bp)
     csrf.exempt(api.bp)  # bearer tokens, never cookies: nothing for a forged form to ride on
 
     @app.errorhandler(DomainError)
     def _domain_error(exc: DomainError):
-        if not exc.keeps_writes:
+        if exc.keeps_writes:  # the refusal itself is recorded (a failed sign-in counts)
+            database.commit()
+        else:
             undo()
         if request.path.startswith("/api/"):
             response = jsonify(message=exc.message, field_errors=exc.field_errors)

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
-from . import access, audit, clock, deadlines, diagram_functions, effects, engine, processes
+from . import access, audit, clock, deadlines, engine, registry, submissions, versions
 from .driver_sql import DriverStatement
 from .errors import Conflict, DomainError, NotFound, PermissionDenied
 from .models import Case, CaseEvent, CaseStatus, CaseWait, EventKind, HumanTask, TaskStatus, User
@@ -31,7 +31,6 @@ from .models.base import is_row_id
 from .models.process import new_lock_token
 
 log = logging.getLogger(__name__)
-diagram_functions.install()
 
 
 class ProcessFailure(DomainError):
@@ -55,8 +54,8 @@ _live: OrderedDict[int, tuple[str, engine.Instance]] = OrderedDict()
 _TAKEN = "eldercare.taken_instances"
 
 
-def runtime_of(session: Session, case: Case) -> processes.Runtime:
-    return processes.runtime(session, case.process_key, case.version_hash, case.process_version_id)
+def runtime_of(session: Session, case: Case) -> versions.Runtime:
+    return versions.runtime(session, case.process_key, case.version_hash, case.process_version_id)
 
 
 @dataclass
@@ -91,13 +90,13 @@ def case_ref(row) -> CaseRef:
 _STATE_OF = select(Case.__table__.c.state).where(Case.__table__.c.id == bindparam("case_id"))
 
 
-def _take(session: Session, case: Case | CaseRef, rt: processes.Runtime) -> engine.Instance:
+def _take(session: Session, case: Case | CaseRef, rt: versions.Runtime) -> engine.Instance:
     entry = _live.pop(case.id, None)
     if entry is not None and entry[0] == case.lock_version:
         instance = entry[1]
     else:
         state = session.connection().execute(_STATE_OF, {"case_id": case.id}).scalar_one()
-        instance = engine.Instance.restore(rt.spec, state)
+        instance = rt.restore(state)
     session.info.setdefault(_TAKEN, {})[case.id] = (case, instance)
     return instance
 
@@ -141,18 +140,18 @@ def start_case(
     if actor is not None:
         access.require_area(actor, area_code if area_code is not None else actor.area_code)
     pv = (
-        processes.get_version(session, process_key, version)
+        versions.get_version(session, process_key, version)
         if version
-        else processes.latest(session, process_key)
+        else versions.latest(session, process_key)
     )
-    rt = processes.runtime_of(session, pv)
+    rt = versions.runtime_of(session, pv)
     now = clock.now()
     seed = dict(data or {})
     seed.setdefault("case_area_code", area_code)
     if elder_id is not None:
         seed.setdefault("elder_id", elder_id)
     try:
-        instance = engine.Instance.start(rt.spec, seed)
+        instance = rt.start(seed)
     except engine.ScriptError as exc:
         raise ProcessFailure(exc.element, exc.message) from exc
     case = Case(
@@ -220,7 +219,7 @@ def _peek(session: Session, case: Case) -> engine.Instance:
     entry = _live.get(case.id)
     if entry is not None and entry[0] == case.lock_version:
         return entry[1]
-    return engine.Instance.restore(runtime_of(session, case).spec, case.state)
+    return runtime_of(session, case).restore(case.state)
 
 
 def completed_steps(session: Session, case: Case) -> list[str]:
@@ -355,7 +354,7 @@ def advance(
 def _write(
     session: Session,
     case: Case,
-    rt: processes.Runtime,
+    rt: versions.Runtime,
     instance: engine.Instance,
     *,
     before: list[engine.HumanStep],
@@ -476,9 +475,12 @@ def _write(
 
 
 def _act_on(session: Session, case, outgoing: list[engine.Outgoing], actor: User | None) -> None:
-    """Run the handler of every message the step threw (in this same transaction)."""
+    """Act on every message the step threw, in this same transaction: a refusal the process declares
+    refuses the submission (the caller rolls the step back); a handler it declares does the work."""
+    known = registry.current()
     for message in outgoing:
-        handler = effects.handler_for(message.name)
+        submissions.refuse(message.name, message.payload)
+        handler = known.handler_for(message.name)
         if handler is None:
             log.warning("case %s threw message %r that no handler takes", case.id, message.name)
             continue

@@ -9,7 +9,9 @@ from datetime import date, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .elders import record_assessment, register_elder, today
+from . import registry
+from .clock import today
+from .elders import record_assessment, register_elder
 from .models.elders import Assessment, Elder, LivingArrangement
 from .models.registry import Area, AreaLevel, Role, User
 from .rules.assessment import ITEMS, AssessmentReason, score_assessment
@@ -336,15 +338,15 @@ def load_demo(session: Session, password: str) -> dict:
         for name, info in summary["logins"].items()
     ]
     if summary["created"]:
-        from . import demo_cases
-
         users = {u.username: u for u in session.scalars(select(User).where(User.username.in_(USERS)))}
         elders = list(
             session.scalars(
                 select(Elder).where(Elder.residence_area_code.startswith(COUNTY[0])).order_by(Elder.id)
             )
         )
-        for module in demo_cases.all_modules():
-            for key, value in module.create(session, users, elders).items():
+        for process in registry.current():
+            if process.demo is None:
+                continue
+            for key, value in process.demo(session, users, elders).items():
                 summary["counts"][key] = summary["counts"].get(key, 0) + value
     return summary

@@ -8,13 +8,12 @@ from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from enum import Enum
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from . import access, clock
+from . import access, cases, clock, registry
 from .errors import NotFound, PermissionDenied, RegistryError, ValidationFailed
 from .models.base import is_row_id
 from .models.elders import (
@@ -38,8 +37,6 @@ from .rules.assessment import (
 )
 from .rules.idnumber import IdNumberError, mask_id_number, parse_id_number
 from .rules.phone import PhoneError, validate_phone
-
-_SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 # 老年人权益保障法 art. 2: an older person (老年人) is a citizen aged 60 or over.
 MIN_AGE = 60
@@ -181,11 +178,6 @@ class DuplicateElder(RegistryError):
     def __init__(self, message: str, *, existing_id: int):
         super().__init__(message, field_errors={"id_number": message})
         self.existing_id = existing_id
-
-
-def today() -> date:
-    """Return today's date in China, from the injectable clock."""
-    return clock.now().astimezone(_SHANGHAI).date()
 
 
 def mask_name(name: str) -> str:
@@ -550,7 +542,7 @@ def format_duplicate(elder_id: int, id_number: str, name: str, place: str) -> st
 def register_elder(session: Session, actor: User, data: Mapping[str, Any]) -> Elder:
     """Check and register a new elder, auditing every field written."""
     require_role(actor, WRITE_ROLES, "登记老人")
-    day = today()
+    day = clock.today()
     areas = _area_levels(session, [data.get("residence_area_code"), data.get("hukou_area_code")])
     values, errors = clean_elder(data, areas=areas, today=day)
     if errors:
@@ -623,7 +615,7 @@ def update_elder(
     merged = {**current, **changes}
     if "living_arrangement" in changes and "living_alone" not in changes:
         merged["living_alone"] = None  # follow the new arrangement, as on registration
-    day = today()
+    day = clock.today()
     areas = _area_levels(session, [merged.get("residence_area_code"), merged.get("hukou_area_code")])
     values, errors = clean_elder(merged, areas=areas, today=day, fields=UPDATE_FIELDS)
     if errors:
@@ -649,26 +641,17 @@ def update_elder(
     return elder
 
 
-# What the processes wait for when an elder leaves the register (home care, visiting care, assessments
-# and the admission waitlist all end or withdraw on these).
-_LEAVING_MESSAGES = {
-    ElderStatus.DECEASED: ("elder_died", "admission_withdrawn"),
-    ElderStatus.MOVED_AWAY: ("elder_moved_away", "admission_withdrawn"),
-}
-
-
 def _tell_running_cases(session: Session, actor: User, elder: Elder) -> None:
-    """Deliver the leaving messages to this elder's running cases, in the same transaction."""
-    from . import cases  # late: the process modules that cases loads import this one
-
+    """Deliver the messages the processes declare for an elder leaving the register (each process's cases
+    end or withdraw on them) to this elder's running cases, in the same transaction."""
     reason = "老人已故" if elder.status == ElderStatus.DECEASED else "老人已迁出"
     payload = {
         "elder_id": elder.id,
         "reason": reason,
-        "on": (elder.deceased_on or today()).isoformat(),
+        "on": (elder.deceased_on or clock.today()).isoformat(),
         "by": actor.username,
     }
-    for name in _LEAVING_MESSAGES.get(elder.status, ()):
+    for name in registry.current().leaving_messages(elder.status.value):
         cases.deliver_message(session, name, payload, elder_id=elder.id)
 
 
@@ -749,7 +732,7 @@ def record_assessment(
         errors["reason"] = "评估类型须为首次评估、常规评估、即时评估或复评"
     if not isinstance(assessed_on, date) or isinstance(assessed_on, datetime):
         errors["assessed_on"] = "请填写评估日期"
-    elif assessed_on > today():
+    elif assessed_on > clock.today():
         errors["assessed_on"] = "评估日期不能晚于今天"
     elif assessed_on < elder.birth_date:
         errors["assessed_on"] = "评估日期不能早于出生日期"

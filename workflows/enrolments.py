@@ -1,14 +1,25 @@
-"""What home care and visiting care share: an enrolment that a case ends, and withdrawal on request."""
+"""What home care and visiting care share: an enrolment that a long-lived case holds, the short case opened
+for each of its periods (a service month, a visit period), and its end (on request, or when the elder
+leaves the register).
 
-from collections.abc import Iterable, Mapping
+Each enrolment row carries the start of its next period; opening a period starts its short case and moves
+that date on in the same transaction, so a restarted or second worker never opens a period twice.
+"""
 
-from sqlalchemy import select
+from collections.abc import Callable, Iterable, Mapping
+from datetime import date, timedelta
+
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from . import cases, clock, elders
 from .errors import NotFound, ValidationFailed
-from .models import User
+from .models import HumanTask, TaskStatus, User
 from .models.care import EndReason, EnrolmentStatus
+from .models.elders import Elder, ElderStatus
+
+# What an enrolment's case waits for when its elder leaves the register.
+LEAVING = {ElderStatus.DECEASED.value: "elder_died", ElderStatus.MOVED_AWAY.value: "elder_moved_away"}
 
 
 def end_active(session: Session, model, case, payload: Mapping):
@@ -20,7 +31,7 @@ def end_active(session: Session, model, case, payload: Mapping):
         return None
     enrolment.status = EnrolmentStatus.ENDED
     enrolment.end_reason = EndReason(payload["reason"])
-    enrolment.ended_on = elders.today()
+    enrolment.ended_on = clock.today()
     enrolment.updated_at = clock.now()
     session.flush()
     return enrolment
@@ -46,10 +57,87 @@ def request_withdrawal(
     moved = cases.deliver_message(
         session,
         message,
-        {"reason": reason, "by": actor.display_name, "on": elders.today().isoformat()},
+        {"reason": reason, "by": actor.display_name, "on": clock.today().isoformat()},
         actor=actor,
         elder_id=elder.id,
     )
     if not moved:
         raise NotFound(nothing_running.format(name=elder.name))
     return moved
+
+
+# --------------------------------------------------------------------------------------------------
+# Periods
+
+
+def open_due(
+    session: Session,
+    model,
+    next_start,
+    open_period: Callable[[Session, object], date],
+    *,
+    limit: int = 50,
+) -> int:
+    """Open the period that has begun for each active enrolment of `model` (one batch); return how many
+    enrolments were handled. `next_start` is the model's column holding the next period's first day;
+    `open_period(session, enrolment)` opens that period and returns the first day of the one after it."""
+    query = (
+        select(model)
+        .where(model.status == EnrolmentStatus.ACTIVE, next_start <= clock.today())
+        .order_by(next_start, model.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    handled = 0
+    for enrolment in session.scalars(query).all():
+        handled += 1
+        if close_if_off_register(session, enrolment):
+            continue
+        setattr(enrolment, next_start.key, open_period(session, enrolment))
+        enrolment.updated_at = clock.now()
+    session.flush()
+    return handled
+
+
+def close_if_off_register(session: Session, enrolment) -> bool:
+    """End an enrolment whose elder the register shows as deceased or moved away, through its case.
+
+    The register should have delivered `elder_died` / `elder_moved_away` already; this catches a missed
+    message before a period is opened for someone no longer there. Works for both kinds of enrolment.
+    """
+    elder = session.get(Elder, enrolment.elder_id)
+    if elder.status == ElderStatus.ACTIVE:
+        return False
+    if elder.status == ElderStatus.DECEASED:
+        reason = EndReason.DECEASED
+        payload = {"on": elder.deceased_on.isoformat() if elder.deceased_on else None, "source": "老人档案"}
+    else:
+        reason, payload = EndReason.MOVED_AWAY, {"source": "老人档案"}
+    if not cases.deliver_message(session, LEAVING[elder.status.value], payload, case_id=enrolment.case_id):
+        # The enrolment's case no longer waits for it (ended by hand): close the record itself.
+        enrolment.status = EnrolmentStatus.ENDED
+        enrolment.end_reason = reason
+        enrolment.ended_on = clock.today()
+        enrolment.updated_at = clock.now()
+    session.flush()
+    return True
+
+
+def set_due(session: Session, case_id: int, task_spec: str, day: date) -> None:
+    """Give an open step whose deadline depends on the case (a period's end) its due date: end of that day."""
+    session.execute(
+        update(HumanTask)
+        .where(
+            HumanTask.case_id == case_id,
+            HumanTask.task_spec == task_spec,
+            HumanTask.status == TaskStatus.READY,
+        )
+        .values(due_at=clock.end_of_day(day))
+        .execution_options(synchronize_session=False)
+    )
+
+
+def end_of_day(day, days_after: int = 0) -> str:
+    """(Script helper) 23:59:59 China time, `days_after` days after `day`, as an ISO timestamp for a timer."""
+    return clock.end_of_day(clock.as_date(day) + timedelta(days=int(days_after))).isoformat()

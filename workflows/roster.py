@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from . import access, clock
+from .clock import today
 from .elders import (
     FIELD_LABELS,
     REGISTERED_FIELDS,
@@ -30,7 +31,6 @@ from .elders import (
     clean_elder,
     format_duplicate,
     require_role,
-    today,
 )
 from .errors import RegistryError
 from .models.elders import Elder, ElderChange, ElderStatus

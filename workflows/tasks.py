@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from . import access, audit, cases, clock, engine, step_checks
+from . import access, audit, cases, clock, submissions
 from .driver_sql import DriverStatement
 from .errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from .models import Case, EventKind, HumanTask, TaskStatus, User
@@ -57,11 +57,7 @@ def form_of(session: Session, task: HumanTask) -> dict:
 def _refuse_if_done(session: Session, task: HumanTask) -> None:
     if task.status == TaskStatus.COMPLETED:
         who = session.get(User, task.completed_by) if task.completed_by else None
-        when = (
-            task.completed_at.astimezone(cases.deadlines.LOCAL).strftime("%Y-%m-%d %H:%M")
-            if task.completed_at
-            else ""
-        )
+        when = clock.local_text(task.completed_at)
         name = who.display_name if who else "系统"
         raise Conflict(f"该任务已由{name}于{when}办理完成，无需重复提交")
     if task.status == TaskStatus.CANCELLED:
@@ -76,10 +72,12 @@ def complete(
     *,
     comment: str | None = None,
     case_id: int | None = None,
+    input_errors: dict[str, str] | None = None,
 ) -> cases.Outcome:
     """Complete a READY task with form data: check, run the case to its next wait state, audit.
 
-    `case_id`, when the caller addresses the task through its case, must be the task's case.
+    `case_id`, when the caller addresses the task through its case, must be the task's case;
+    `input_errors`, what the caller found reading the input, are reported with the form's own.
     """
     row = _TASK_WITH_CASE.first(session.connection(), {"task_id": str(task_id)})
     if row is None:
@@ -93,20 +91,14 @@ def complete(
     access.require_task(actor, task)
     step = cases.runtime_of(session, case).steps.get(task.task_spec, {})
     data = dict(data or {})
-    errors = engine.validate_form(step.get("form"), data)
-    if errors:
-        raise ValidationFailed("表单填写有误，请按提示修改", field_errors=errors)
-    step_checks.run(session, actor, task, case, data, step.get("process_id") or case.process_key)
-    decision = data.get("decision")
-    sent_back = decision in ("send_back", "退回")
-    if decision in ("send_back", "reject", "退回", "不予批准") and not (comment or data.get("comment")):
-        message = "退回时必须填写意见" if sent_back else "不予批准时必须填写意见"
-        raise ValidationFailed(message, field_errors={"comment": message})
+    checked = submissions.check_step(
+        session, actor, task, case, data, step=step, comment=comment, input_errors=input_errors
+    )
     event = {
-        "kind": EventKind.SENT_BACK if sent_back else EventKind.TASK_COMPLETED,
+        "kind": EventKind.SENT_BACK if checked.sends_back else EventKind.TASK_COMPLETED,
         "task_spec": task.task_spec,
         "task_name": task.name,
-        "comment": comment or data.get("comment"),
+        "comment": checked.comment,
         "detail": {"task_id": task.id, "data": data},
     }
     return cases.advance(

@@ -1,4 +1,9 @@
-"""The background worker loop: timers, outbound messages, periodic cases."""
+"""The background worker: timers, outbound messages, and the periodic work the processes declare.
+
+Each job run is one batch in its own transaction; the worker loops over the jobs until none has work
+left, then sleeps. State lives in the database, so a worker can be stopped and restarted at any time,
+and several can run at once on PostgreSQL (due rows are taken with SKIP LOCKED).
+"""
 
 import logging
 import time
@@ -6,9 +11,23 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from .jobs import all_jobs
+from . import cases, outbox, registry
+from .registry import Job
 
 log = logging.getLogger(__name__)
+
+
+# The core's own jobs; the processes add theirs (`Process.jobs`).
+CORE_JOBS = (
+    # Fire BPMN timers (start, intermediate, boundary) that have come due.
+    Job("timers", lambda session: cases.run_due_timers(session, limit=100), order=10),
+    # Send queued SMS, after the jobs that queue them (at least once: again after a crash mid-send).
+    Job("outbox", outbox.send_due, order=90),
+)
+
+
+def all_jobs() -> list[Job]:
+    return sorted([*CORE_JOBS, *registry.current().jobs()], key=lambda job: job.order)
 
 
 def run_once(make_session: sessionmaker[Session]) -> dict[str, int]:
@@ -20,9 +39,9 @@ def run_once(make_session: sessionmaker[Session]) -> dict[str, int]:
                 with make_session.begin() as session:
                     n = job.run(session)
             except Exception:  # one failing job must not stop the others; it is retried next round
-                log.exception("background job %s failed", job.NAME)
+                log.exception("background job %s failed", job.name)
                 break
-            done[job.NAME] = done.get(job.NAME, 0) + n
+            done[job.name] = done.get(job.name, 0) + n
             if n == 0:
                 break
     return done

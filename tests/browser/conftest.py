@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from werkzeug.serving import make_server
 
-from workflows import clock, demo, processes
+from workflows import clock, demo, versions
 from workflows.config import bpmn_dir
 from workflows.db import make_engine, session_factory
 from workflows.models import Base, Role
@@ -69,7 +69,7 @@ def live_server(tmp_path_factory):
     journey_clock = clock.ManualClock(START)
     with clock.using(journey_clock), session_factory(engine).begin() as session:
         demo.load_demo_registry(session, PASSWORD)
-        processes.deploy(session, None, processes.read_bundle(bpmn_dir()))
+        versions.deploy(session, None, versions.read_bundle(bpmn_dir()))
         for username, name, area in EXTRA_PROVIDERS:
             create_user(
                 session,

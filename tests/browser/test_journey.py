@@ -259,7 +259,7 @@ def test_home_care_journey(chromium, live_server, artifacts):
         journey_clock.set(IN_THE_MONTH)
         with clock.using(journey_clock):
             done = worker.run_once(sessions)
-        assert done.get("care_periods", 0) >= 1
+        assert done.get("home_care_months", 0) >= 1
         with sessions() as session:
             month = session.scalar(select(HomeCareMonth).where(HomeCareMonth.enrolment_id == enrolment.id))
             assert month.month == date(2026, 12, 1) and month.case_id is not None

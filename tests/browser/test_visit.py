@@ -9,9 +9,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from workflows import clock, tasks, visiting
+from workflows import clock, tasks
 from workflows.models import Elder, HukouType, LivingArrangement, Sex, User
 from workflows.models.care import Visit, VisitStatus
+from workflows.processes.visiting_care import visiting
 from workflows.rules.idnumber import compute_check_char
 
 from .conftest import Person, needs_chromium

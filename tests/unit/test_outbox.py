@@ -1,17 +1,17 @@
 """The SMS outbox: queued in the caller's transaction, sent by the job through a pluggable sender, each
 message with its queued and sent times; failures retried, then given up and listed for a phone call."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
-from workflows import clock, outbox
+from tests.factories import MONDAY_MORNING, add_users
+from workflows import outbox
 from workflows.errors import Conflict, PermissionDenied
-from workflows.jobs import housing as housing_job
-from workflows.models import Area, AreaLevel, Role, User
+from workflows.models import Role, User
 from workflows.models.outbox import OutboxMessage, OutboxStatus
 
-START = datetime(2025, 6, 2, 1, 0, tzinfo=UTC)
+START = MONDAY_MORNING
 
 
 class GatewaySender:
@@ -37,19 +37,8 @@ def make_gateway() -> GatewaySender:
 
 
 @pytest.fixture
-def manual_clock():
-    c = clock.ManualClock(START)
-    with clock.using(c):
-        yield c
-
-
-@pytest.fixture
 def admin(session):
-    session.add(Area(code="410825", name="温县", level=AreaLevel.COUNTY))
-    user = User(username="sms_admin", display_name="管理员", role=Role.ADMIN, area_code="410825")
-    session.add(user)
-    session.flush()
-    return user
+    return add_users(session, prefix="sms_")["admin"]
 
 
 def queue(session, to="13900001111", body="【民政局】测试短信"):
@@ -61,11 +50,11 @@ def test_default_sender_records_the_message_as_sent_with_both_times(session, man
     message = queue(session)
     assert (message.status, message.queued_at, message.sent_at) == (OutboxStatus.QUEUED, START, None)
     manual_clock.advance(minutes=3)
-    assert housing_job.run(session) == 1
+    assert outbox.send_due(session) == 1
     assert message.status == OutboxStatus.SENT
     assert message.sent_at == START + timedelta(minutes=3)
     assert message.sender == "record" and message.attempts == 1
-    assert housing_job.run(session) == 0
+    assert outbox.send_due(session) == 0
 
 
 @pytest.mark.parametrize(

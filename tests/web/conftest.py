@@ -13,7 +13,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select
 
-from workflows import demo, elders, processes
+from workflows import clock, demo, elders, versions
 from workflows.config import bpmn_dir
 from workflows.db import make_engine, session_factory
 from workflows.models import Base, Elder, User
@@ -44,7 +44,7 @@ def web_db(tmp_path_factory):
     Base.metadata.create_all(engine)
     with session_factory(engine).begin() as session:
         demo.load_demo_registry(session, PASSWORD)
-        processes.deploy(session, None, processes.read_bundle(bpmn_dir()))
+        versions.deploy(session, None, versions.read_bundle(bpmn_dir()))
     yield url, folder, engine
     engine.dispose()
 
@@ -242,7 +242,7 @@ def make_elder(web_db):
                     assessor,
                     elder.id,
                     score_assessment(items),
-                    elders.today() - timedelta(days=10),
+                    clock.today() - timedelta(days=10),
                     AssessmentReason.INITIAL,
                     items=items,
                 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from workflows import elders
+from workflows import clock
 
 from .conftest import APPLICATION, PROCESS, item_scores
 
@@ -32,7 +32,7 @@ def assessment_data(total: int = 50) -> dict:
 
     scores = item_scores(total)
     return {
-        "assessed_on": elders.today().isoformat(),
+        "assessed_on": clock.today().isoformat(),
         "assessment_reason": "initial",
         **{g.key: {i.key: scores[i.key] for i in ITEMS if i.group is g} for g in GROUPS},
         "special_conditions": {
@@ -49,7 +49,7 @@ def assessment_data(total: int = 50) -> dict:
 
 def answers(api) -> dict[str, tuple[str, dict]]:
     """Who completes each home-care step, and with what, to move a case on."""
-    today = elders.today().isoformat()
+    today = clock.today().isoformat()
     provider_id = api["provider"].get("/api/me").json["id"]
     return {
         "conduct_assessment": ("assessor", assessment_data(50)),

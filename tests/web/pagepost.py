@@ -1,7 +1,7 @@
 """What a task page would send: render a step's form filled with some data exactly as the task page does,
 collect the controls a browser submits, and read them back as the page's POST handler does.
 
-The diagram tests (tests/bpmn) pass every answer they give through this, so an answer the JSON API accepts
+The diagram tests (tests/processes) pass every answer they give through this, so an answer the JSON API accepts
 but the page cannot express (an empty list, say) fails a test instead of a user."""
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from workflows import elders
+from workflows import clock
 from workflows.db import session_factory
 from workflows.models import Role, User
 
@@ -118,7 +118,7 @@ def test_village_assistant_cannot_start_a_case_for_another_village(api, elders_b
 def test_provider_works_only_the_provider_steps(api, make_elder):
     case = start_case(api, make_elder())
     task = advance_to(api, case, "provider_accept")
-    accept = {"decision": "accept", "planned_start_on": elders.today().isoformat()}
+    accept = {"decision": "accept", "planned_start_on": clock.today().isoformat()}
     assert api["caseworker"].post(f"/api/tasks/{task['id']}/complete", {"data": accept}).status_code == 403
     done = api["provider"].post(f"/api/tasks/{task['id']}/complete", {"data": accept})
     assert done.status_code == 200

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from workflows import elders, tokens
+from workflows import clock, tokens
 from workflows.models import User
 from workflows.rules.idnumber import compute_check_char
 
@@ -79,7 +79,7 @@ def test_start_a_case_read_it_and_work_its_tasks(api, make_elder):
     }
     assert invalid.json["message"] == "表单填写有误，请按提示修改"
 
-    review = {"decision": "pass", "home_visit_on": elders.today().isoformat(), "verification": "属实"}
+    review = {"decision": "pass", "home_visit_on": clock.today().isoformat(), "verification": "属实"}
     done = api["caseworker"].post(f"/api/tasks/{task['id']}/complete", {"data": review, "comment": "已入户"})
     assert done.status_code == 200
     assert [t["step"] for t in done.json["next_tasks"]] == ["county_approval"]

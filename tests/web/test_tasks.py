@@ -12,9 +12,11 @@ import pytest
 from sqlalchemy import func, select
 
 from webapp import forms
-from workflows import elders, home_care
+from workflows import clock
 from workflows.db import session_factory
 from workflows.models import Case, Role, User
+from workflows.processes.home_care import enrolment as home_care
+from workflows.processes.home_care import months
 
 from .conftest import PROCESS, add_user
 from .helpers import advance_to, answers, open_task, start_case
@@ -154,7 +156,7 @@ def test_other_starters_take_their_own_forms(browsers, api, make_elder, web_db, 
     assert refused.status_code == 403 and refused.json["message"] == "您的角色不能发起公办养老机构入住申请"
     # Admission: the township picks a facility from a list; the register's facts are not asked.
     with session_factory(web_db[2]).begin() as session:
-        from workflows import waitlist
+        from workflows.processes.admission import waitlist
 
         approver = session.scalar(select(User).where(User.username == "approver"))
         facility = waitlist.create_facility(session, approver, name="温县社会福利中心", area_code="410825")
@@ -223,7 +225,7 @@ def test_complete_through_the_page_then_a_second_submit_is_a_clear_conflict(brow
     data = {
         "csrf_token": token,
         "f.decision": "pass",
-        "f.home_visit_on": elders.today().isoformat(),
+        "f.home_visit_on": clock.today().isoformat(),
         "f.verification": "属实",
     }
     first = cw.client.post(f"/tasks/{task['id']}", data=data)
@@ -247,7 +249,7 @@ def test_a_month_without_services_is_reported_through_the_page(browsers, api, ma
     assert done.status_code == 200, done.text
     with session_factory(web_db[2]).begin() as session:
         enrolment = home_care.active_enrolment(session, session.get(Case, case["id"]).elder_id)
-        month_case_id = home_care.open_month(session, enrolment, elders.today()).case_id
+        month_case_id = months.open_month(session, enrolment, clock.today()).case_id
     task = open_task(api["provider"].get(f"/api/cases/{month_case_id}").json, "record_services")
     provider = browsers["provider"]
     page = provider.get(f"/tasks/{task['id']}").text
@@ -370,7 +372,9 @@ def test_file_field_upload_becomes_a_case_document(browsers, api, make_elder):
     evidence = detail["data"]["application_form"]
     assert evidence.startswith("attachment:")
     download = browsers["caseworker"].get(f"/documents/{evidence.split(':')[1]}")
-    assert download.status_code == 200 and download.data == PNG and download.mimetype == "image/png"
+    body = download.data
+    download.close()  # the file it streams stays open until the response is closed
+    assert download.status_code == 200 and body == PNG and download.mimetype == "image/png"
     assert [d["filename"] for d in detail["documents"]] == ["申请表.png"]
 
 

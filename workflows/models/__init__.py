@@ -1,5 +1,11 @@
-"""All models, imported here so that metadata and Alembic see every table."""
+"""All models, imported here so that metadata and Alembic see every table (a new model module is added
+to this list)."""
 
+from . import admission as admission
+from . import attachments as attachments
+from . import care as care
+from . import outbox as outbox
+from . import tokens as tokens
 from .base import Base
 from .elders import Assessment, Elder, ElderChange, ElderStatus, HukouType, LivingArrangement, Sex
 from .process import Case, CaseEvent, CaseStatus, CaseWait, EventKind, HumanTask, ProcessVersion, TaskStatus
@@ -27,15 +33,3 @@ __all__ = [
     "TaskStatus",
     "User",
 ]
-
-
-def _import_all_model_modules() -> None:
-    """Import every module of this package, so tables added in new files are always registered."""
-    import importlib
-    import pkgutil
-
-    for info in pkgutil.iter_modules(__path__):
-        importlib.import_module(f"{__name__}.{info.name}")
-
-
-_import_all_model_modules()

@@ -188,12 +188,12 @@ def test_claimed_task_is_only_for_the_claimer(session, deployed, users):
 
 
 def test_sending_back_requires_a_comment(session, deployed):
-    from workflows import processes
+    from workflows import versions
 
-    bench = processes.read_bundle(
+    bench = versions.read_bundle(
         __import__("pathlib").Path(__file__).resolve().parents[3] / "bench" / "workloads"
     )
-    processes.deploy(session, deployed["process_owner"], bench)
+    versions.deploy(session, deployed["process_owner"], bench)
     case = cases.start_case(
         session, deployed["caseworker"], "bench_home_care", area_code=TOWNSHIP, data={"months": 1}
     )
@@ -219,15 +219,15 @@ def test_tampering_with_the_trail_is_detected(session, deployed):
 
 
 def test_a_case_keeps_its_version_when_a_new_one_is_deployed(session, deployed):
-    from workflows import processes
+    from workflows import versions
 
     from .conftest import HERE
 
     owner = deployed["process_owner"]
     old = cases.start_case(session, owner, "runaway_loop", area_code=TOWNSHIP, data={"rounds": 1})
-    bundle = processes.read_bundle(HERE / "bpmn")
+    bundle = versions.read_bundle(HERE / "bpmn")
     bundle["loop.bpmn"] = bundle["loop.bpmn"].replace('name="完成"', 'name="办结"')
-    processes.deploy(session, owner, bundle)
+    versions.deploy(session, owner, bundle)
     new = cases.start_case(session, owner, "runaway_loop", area_code=TOWNSHIP, data={"rounds": 1})
     assert [t.name for t in ready(session, old.id)] == ["完成"]
     assert [t.name for t in ready(session, new.id)] == ["办结"]

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from workflows import audit, cases, processes, tasks
+from workflows import audit, cases, tasks, versions
 from workflows.errors import Conflict
 from workflows.models import (
     Area,
@@ -46,7 +46,7 @@ def committed_world(db_engine):
                 )
             )
         s.flush()
-        processes.deploy(s, None, processes.read_bundle(HERE / "bpmn"))
+        versions.deploy(s, None, versions.read_bundle(HERE / "bpmn"))
     yield db_engine
     with Session(db_engine) as s, s.begin():
         for model in (CaseEvent, HumanTask, CaseWait, Case, ProcessVersion):

@@ -5,6 +5,9 @@ import os
 import pytest
 
 from workflows import engine
+from workflows.engine.sandbox import Sandbox, check_script
+
+RUNTIME = Sandbox().environment
 
 ATTACKS = [
     "import os",
@@ -23,27 +26,27 @@ def test_runtime_refuses_scripts_that_reach_outside(script, tmp_path):
         os.remove(marker)
     context = {"data": {"a": 1}}
     with pytest.raises((engine.ScriptError, NameError, AttributeError, SyntaxError, TypeError)):
-        engine._restricted_env.execute(script, context)
+        RUNTIME.execute(script, context)
     assert not os.path.exists(marker)
 
 
 def test_allowed_scripts_compute_with_helpers():
     context = {"items": [{"qty": 2, "price": 15}, {"qty": 1, "price": 30}], "n": 1}
-    engine._restricted_env.execute("total = sum(i['qty'] * i['price'] for i in items)", context)
-    engine._restricted_env.execute("n += 1", context)
-    engine._restricted_env.execute("amount = Decimal('12.50') * 2", context)
+    RUNTIME.execute("total = sum(i['qty'] * i['price'] for i in items)", context)
+    RUNTIME.execute("n += 1", context)
+    RUNTIME.execute("amount = Decimal('12.50') * 2", context)
     assert context["total"] == 60 and context["n"] == 2 and str(context["amount"]) == "25.00"
-    assert engine._restricted_env.evaluate("total > 50 and n == 2", context) is True
+    assert RUNTIME.evaluate("total > 50 and n == 2", context) is True
 
 
 def test_registered_helper_is_callable_from_scripts():
-    engine.register_script_helper("double_it", lambda x: 2 * x)
+    runtime = Sandbox({"double_it": lambda x: 2 * x}).environment
     context = {"x": 21}
-    engine._restricted_env.execute("y = double_it(x)", context)
+    runtime.execute("y = double_it(x)", context)
     assert context["y"] == 42 and "double_it" not in context  # helpers never leak into case data
 
 
 def test_check_script_explains_in_chinese():
-    assert "不允许导入模块" in engine.check_script("import os")
-    assert "语法错误" in engine.check_script("x = = 1")
-    assert engine.check_script("x = 1 + 2") is None
+    assert "不允许导入模块" in check_script("import os")
+    assert "语法错误" in check_script("x = = 1")
+    assert check_script("x = 1 + 2") is None

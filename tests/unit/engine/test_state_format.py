@@ -1,6 +1,6 @@
 """The case state our fast serializer writes restores to exactly the workflow SpiffWorkflow would restore.
 
-`engine._tasks_to_dict` re-implements SpiffWorkflow's task conversion for speed (and leaves out the
+`engine.state._tasks_to_dict` re-implements SpiffWorkflow's task conversion for speed (and leaves out the
 parent-key lists of tasks not reached yet). These tests walk real diagrams (a call activity with its
 sub-process, a loop, parallel branches, timers, messages) step by step; after every step the state is
 restored and SpiffWorkflow's own converters must describe the restored workflow exactly as they describe
@@ -11,21 +11,22 @@ import orjson
 import pytest
 
 from bench import engine_bench
-from workflows import engine, processes
+from workflows import engine, registry, versions
+from workflows.engine import state
 
 from .conftest import HERE, interop_bundle
 from .test_cases import ORDER_ANSWERS
 
-_stock = engine._make_registry(fast=False)
+_stock = state.make_registry(fast=False)
 
 
 def _loaded(bundle: dict[str, str], key: str) -> engine.LoadedSpec:
-    parsed = {p.key: p for p in engine.parse_bundle(bundle)}
-    return engine.load_spec(parsed[key].spec_json)
+    parsed = {p.key: p for p in registry.engine().parse_bundle(bundle)}
+    return registry.engine().load_spec(parsed[key].spec_json)
 
 
 def _as_json(dct) -> dict:
-    return orjson.loads(engine._dumps(dct))
+    return orjson.loads(state.dumps(dct))
 
 
 def _walk(loaded, answers, data=None):
@@ -54,7 +55,7 @@ def test_interop_call_activity_state_matches_spiffworkflow_at_every_step():
 
 
 def test_loop_and_parallel_branches_state_matches_spiffworkflow_at_every_step():
-    loaded = _loaded(processes.read_bundle(engine_bench.WORKLOADS), "bench_home_care")
+    loaded = _loaded(versions.read_bundle(engine_bench.WORKLOADS), "bench_home_care")
     for instance in _walk(loaded, engine_bench.ANSWERS, {"months": 3}):
         _assert_same_as_stock(instance, loaded)
     assert instance.completed
@@ -62,7 +63,7 @@ def test_loop_and_parallel_branches_state_matches_spiffworkflow_at_every_step():
 
 @pytest.mark.parametrize("key", ["reminders", "offer_reply", "wait_for_bed"])
 def test_timer_and_message_diagrams_state_matches_spiffworkflow(key):
-    bundle = processes.read_bundle(HERE / "bpmn")
+    bundle = versions.read_bundle(HERE / "bpmn")
     loaded = _loaded(bundle, key)
     for instance in _walk(loaded, {}):
         _assert_same_as_stock(instance, loaded)

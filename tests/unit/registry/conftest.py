@@ -4,49 +4,28 @@ from datetime import date
 
 import pytest
 
-import workflows.models.elders  # noqa: F401  (registers the elder tables before the database is created)
-from workflows import clock
-from workflows.demo import create_areas
-from workflows.models import Role, User
+from tests.factories import add_areas, add_users
+from workflows.models import User
 
-from .registry_world import FANTIAN, NOW, XIANGYUN, XIANGYUN_VILLAGE, make_id
+from .registry_world import NOW, XIANGYUN_VILLAGE, make_id
 
 
 @pytest.fixture(autouse=True)
-def frozen_clock():
-    manual = clock.ManualClock(NOW)
-    with clock.using(manual):
-        yield manual
+def frozen_clock(manual_clock):
+    """The register's tests run on 2025-06-01, 10:00 in Beijing."""
+    manual_clock.set(NOW)
+    return manual_clock
 
 
 @pytest.fixture
 def areas(session):
-    create_areas(session)
-    session.flush()
+    add_areas(session)
 
 
 @pytest.fixture
 def users(session, areas) -> dict[str, User]:
     """One user per role, named as in the demo; caseworker in 祥云镇, caseworker2 in 番田镇."""
-    spec = {
-        "caseworker": (Role.CASEWORKER, XIANGYUN),
-        "caseworker2": (Role.CASEWORKER, FANTIAN),
-        "village_assistant": (Role.VILLAGE_ASSISTANT, XIANGYUN_VILLAGE),
-        "approver": (Role.APPROVER, "410825"),
-        "provider": (Role.PROVIDER, "410825"),
-        "assessor": (Role.ASSESSOR, "410825"),
-        "facility_admin": (Role.FACILITY_ADMIN, "410825"),
-        "auditor": (Role.AUDITOR, "410825"),
-        "process_owner": (Role.PROCESS_OWNER, "410825"),
-        "admin": (Role.ADMIN, "410825"),
-    }
-    made = {}
-    for username, (role, area_code) in spec.items():
-        user = User(username=username, display_name=username, role=role, area_code=area_code, created_at=NOW)
-        session.add(user)
-        made[username] = user
-    session.flush()
-    return made
+    return add_users(session)
 
 
 @pytest.fixture

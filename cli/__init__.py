@@ -1,0 +1,392 @@
+"""The `eldercare` command: set up, serve, work in the background, deploy, import, match, benchmark.
+
+It sits above the web app and the domain (it starts both) and is not part of either; the benchmarks are
+programs of their own (`python -m bench`), run as such.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from workflows import config, processes
+from workflows.db import make_engine, session_factory
+from workflows.models.base import ROW_ID_MAX
+
+
+def _sessions():
+    engine = make_engine()
+    return engine, session_factory(engine)
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="详细日志 / verbose logging")
+def main(verbose: bool) -> None:
+    """县级基本养老服务业务流程系统 (elder-care case workflow)."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s"
+    )
+    processes.install()
+
+
+@main.command("init-db")
+@click.option("--demo", is_flag=True, help="载入演示数据（县、乡镇、各角色用户、老年人、各状态案件）")
+def init_db(demo: bool) -> None:
+    """Create or upgrade the database and deploy the shipped processes."""
+    from workflows import schema, versions
+
+    engine, make = _sessions()
+    schema.upgrade(engine)
+    with make.begin() as session:
+        deployed = versions.deploy(session, None, versions.read_bundle(config.bpmn_dir()))
+    for d in deployed:
+        click.echo(f"流程 {d.key} 第{d.version}版" + ("（新部署）" if d.created else "（已是最新）"))
+    if demo:
+        from workflows import demo as demo_data
+
+        password = os.environ.get("ELDERCARE_DEMO_PASSWORD", "eldercare2026")
+        with make.begin() as session:
+            summary = demo_data.load_demo(session, password)
+        _print_logins(summary, password)
+
+
+def _print_logins(summary: dict, password: str) -> None:
+    click.echo("")
+    click.echo(f"演示账号（密码均为 {password}）/ demo logins (password: {password}):")
+    for login in summary.get("logins", []):
+        click.echo(
+            f"  {login['username']:<18} {login['role']:<18} {login.get('display_name', '')}  {login.get('area', '')}"
+        )
+    counts = summary.get("counts", {})
+    if counts:
+        click.echo("数据 / data: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int, help="web worker processes")
+@click.option("--no-worker", is_flag=True, help="不启动后台任务进程 / do not start the background worker")
+def serve(host: str, port: int, workers: int, no_worker: bool) -> None:
+    """Serve the web app (gunicorn) with the background worker beside it."""
+    background = None
+    if not no_worker:
+        background = subprocess.Popen([sys.executable, "-m", "cli", "worker"], env=os.environ.copy())
+    try:
+        from gunicorn.app.base import BaseApplication
+
+        from webapp import create_app
+
+        class _App(BaseApplication):
+            def load_config(self):
+                self.cfg.set("bind", f"{host}:{port}")
+                self.cfg.set("workers", workers)
+                self.cfg.set("accesslog", "-")
+
+            def load(self):
+                return create_app()
+
+        click.echo(f"访问 / open http://{host}:{port}/")
+        _App().run()
+    finally:
+        if background is not None:
+            background.send_signal(signal.SIGTERM)
+            background.wait(timeout=10)
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="只运行一轮 / run one round and exit")
+@click.option("--interval", default=5.0, show_default=True, help="seconds between rounds")
+def worker(once: bool, interval: float) -> None:
+    """Run due timers, outbound messages and periodic cases (restart-safe)."""
+    from workflows import worker as background
+
+    _, make = _sessions()
+    if once:
+        click.echo(json.dumps(background.run_once(make), ensure_ascii=False))
+        return
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    with contextlib.suppress(KeyboardInterrupt):
+        background.run_forever(make, interval=interval, should_stop=lambda: bool(stopping))
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+def deploy(paths: tuple[Path, ...]) -> None:
+    """Deploy BPMN/DMN/form files (or folders of them) as one bundle."""
+    from workflows import versions
+    from workflows.engine import DeployError
+
+    files: dict[str, str] = {}
+    for path in paths:
+        for name, text in versions.read_bundle(path).items():
+            files[str(path / name) if path.is_dir() else name] = text
+    _, make = _sessions()
+    try:
+        with make.begin() as session:
+            deployed = versions.deploy(session, None, files)
+    except DeployError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    for d in deployed:
+        click.echo(f"{d.key}: 第{d.version}版" + ("（新部署）" if d.created else "（内容未变，未新建版本）"))
+
+
+# An id typed on the command line: a row's id or nothing (a larger number would fail in the driver).
+_ROW_ID = click.IntRange(1, ROW_ID_MAX)
+
+
+@main.command()
+@click.argument("name")
+@click.option("--payload", default="{}", help="JSON 对象 / JSON object")
+@click.option("--elder", "elder_id", type=_ROW_ID, help="只送达该老年人的案件 / only this elder's cases")
+@click.option("--case", "case_id", type=_ROW_ID, help="只送达该案件 / only this case")
+@click.option("--signal", "is_signal", is_flag=True, help="作为信号而非消息 / deliver as a signal")
+def message(name: str, payload: str, elder_id: int | None, case_id: int | None, is_signal: bool) -> None:
+    """Deliver a named message (e.g. a bed became free, an elder died) to the cases waiting for it."""
+    from workflows import cases
+
+    try:
+        data = json.loads(payload)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"不是有效的 JSON：{exc.msg}", param_hint="--payload") from exc
+    if not isinstance(data, dict):
+        raise click.BadParameter('应为 JSON 对象，如 \'{"bed": "A-1"}\'', param_hint="--payload")
+    _, make = _sessions()
+    with make.begin() as session:
+        delivered = cases.deliver_message(
+            session, name, data, elder_id=elder_id, case_id=case_id, signal=is_signal
+        )
+    click.echo(f"已送达 {len(delivered)} 个案件：{delivered}" if delivered else "没有案件在等待此消息")
+
+
+def _change(change) -> None:
+    """Run one change in its own transaction and print what it says; a refusal is a clear error, exit 1."""
+    from workflows.errors import DomainError
+
+    _, make = _sessions()
+    try:
+        with make.begin() as session:
+            click.echo(change(session))
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+
+
+@main.group("area")
+def area_group() -> None:
+    """Administrative areas: the county, its townships and villages (setting up without demo data)."""
+
+
+@area_group.command("add")
+@click.argument("code")
+@click.argument("name")
+def area_add(code: str, name: str) -> None:
+    """Add an area: a 6-digit county, a 9-digit township or a 12-digit village (parents first)."""
+    from workflows import areas
+
+    def add(session):
+        area = areas.add_area(session, code, name)
+        return f"已添加{areas.level_label(area)}：{area.code} {area.name}"
+
+    _change(add)
+
+
+@area_group.command("list")
+def area_list() -> None:
+    """List the areas, indented by level."""
+    from workflows import areas
+
+    _, make = _sessions()
+    with make() as session:
+        for area in areas.list_areas(session):
+            indent = "  " * (len(area.code) // 3 - 2)
+            click.echo(f"{indent}{area.code} {area.name}")
+
+
+@main.group("user")
+def user_group() -> None:
+    """People who sign in: add, list, unlock, new password, disable or enable."""
+
+
+def _ask_password() -> str:
+    # Typed twice and never echoed; ELDERCARE_NEW_PASSWORD serves scripted set-ups.
+    return os.environ.get("ELDERCARE_NEW_PASSWORD") or click.prompt(
+        "密码 / password", hide_input=True, confirmation_prompt=True
+    )
+
+
+@user_group.command("add")
+@click.argument("username")
+@click.option("--name", "display_name", required=True, help="姓名（含单位） / display name")
+@click.option("--role", required=True, help="角色代码，如 caseworker / role code")
+@click.option("--area", "area_code", required=True, help="管辖区划代码 / area code")
+def user_add(username: str, display_name: str, role: str, area_code: str) -> None:
+    """Add a user; the password is asked for (twice, hidden)."""
+    from workflows import users
+
+    password = _ask_password()
+
+    def add(session):
+        user = users.create_user(
+            session,
+            username=username,
+            display_name=display_name,
+            role=role,
+            area_code=area_code,
+            password=password,
+        )
+        return f"已添加用户 {user.username}（{user.display_name}，{user.role.value}，{user.area_code}）"
+
+    _change(add)
+
+
+@user_group.command("list")
+def user_list() -> None:
+    """List the users with role, area and state."""
+    from workflows import clock, users
+
+    _, make = _sessions()
+    with make() as session:
+        now = clock.now()
+        for user in users.list_users(session):
+            state = (
+                "停用"
+                if not user.is_active
+                else "锁定"
+                if user.locked_until and user.locked_until > now
+                else "正常"
+            )
+            click.echo(
+                f"{user.username:20} {user.role.value:18} {user.area_code:13} {state}  {user.display_name}"
+            )
+
+
+@user_group.command("unlock")
+@click.argument("username")
+def user_unlock(username: str) -> None:
+    """Lift a sign-in lock now."""
+    from workflows import users
+
+    _change(lambda session: f"已解除 {users.unlock(session, username).username} 的登录锁定")
+
+
+@user_group.command("password")
+@click.argument("username")
+def user_password(username: str) -> None:
+    """Set a new password (asked for twice, hidden); it also lifts a sign-in lock."""
+    from workflows import users
+
+    password = _ask_password()
+    _change(lambda session: f"已为 {users.set_password(session, username, password).username} 设置新密码")
+
+
+@user_group.command("disable")
+@click.argument("username")
+def user_disable(username: str) -> None:
+    """Disable a user who has left: no more sign-ins, API tokens refused."""
+    from workflows import users
+
+    _change(lambda session: f"已停用 {users.set_active(session, username, False).username}")
+
+
+@user_group.command("enable")
+@click.argument("username")
+def user_enable(username: str) -> None:
+    """Enable a disabled user again."""
+    from workflows import users
+
+    _change(lambda session: f"已启用 {users.set_active(session, username, True).username}")
+
+
+@main.group("import")
+def import_group() -> None:
+    """Import data from files."""
+
+
+@import_group.command("elders")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--skip-bad", is_flag=True, help="导入合格行，问题行写入报告 / import good rows, report bad ones"
+)
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="问题报告（CSV）路径 / where to write the problem report",
+)
+@click.option("--as", "username", default="admin", show_default=True, help="以哪个用户的身份导入")
+def import_elders(path: Path, skip_bad: bool, report_path: Path | None, username: str) -> None:
+    """Import an elder roster (.xlsx or .csv): every row is checked first."""
+    from sqlalchemy import select
+
+    from workflows import roster
+    from workflows.models import User
+
+    if skip_bad and report_path is None:
+        report_path = path.with_name(path.stem + "_问题报告.csv")
+    _, make = _sessions()
+    with make.begin() as session:
+        actor = session.scalar(select(User).where(User.username == username))
+        if actor is None:
+            raise click.ClickException(f"用户 {username} 不存在")
+
+        def progress(done: int, total: int) -> None:
+            click.echo(f"\r已检查 {done}/{total} 行", nl=False, err=True)
+
+        report = roster.import_roster(
+            session, actor, path, skip_bad=skip_bad, report_path=report_path, progress=progress
+        )
+    click.echo("", err=True)
+    for problem in report.problems[:200]:
+        click.echo(f"第{problem.row}行 [{problem.column}] {problem.reason}")
+    if len(report.problems) > 200:
+        click.echo(f"……另有 {len(report.problems) - 200} 个问题，见报告文件")
+    click.echo(f"共 {report.total_rows} 行，导入 {report.imported} 行，问题 {len(report.problems)} 个")
+    if report.report_path:
+        click.echo(f"问题报告：{report.report_path}")
+    if not report.ok and not skip_bad:
+        click.echo("有问题行，未导入任何数据（可用 --skip-bad 只导入合格行）", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("id_number")
+@click.option("--jurisdiction", help="清单辖区（默认按户籍/居住地推断）")
+@click.option("--on", "on_date", type=click.DateTime(formats=["%Y-%m-%d"]), help="按哪一天的清单版本")
+def match(id_number: str, jurisdiction: str | None, on_date) -> None:
+    """List the catalogue items an elder qualifies for (政策找人), with reasons and amounts."""
+    from workflows import matching
+    from workflows.errors import DomainError
+
+    _, make = _sessions()
+    day = on_date.date() if on_date else None
+    with make() as session:
+        try:
+            result = matching.match_registered_elder(session, id_number, jurisdiction=jurisdiction, on=day)
+        except (ValueError, DomainError) as exc:
+            raise click.ClickException(getattr(exc, "message", None) or str(exc)) from exc
+    click.echo(result.render_text())
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("which", type=click.Choice(["engine", "web", "roster"]))
+@click.argument("options", nargs=-1, type=click.UNPROCESSED)
+def bench(which: str, options: tuple[str, ...]) -> None:
+    """Run a benchmark (`python -m bench WHICH --help`); the last line is one JSON object with the figures."""
+    # Its progress goes straight to standard error; its figures come back here to be printed.
+    done = subprocess.run([sys.executable, "-m", "bench", which, *options], stdout=subprocess.PIPE, text=True)
+    click.echo(done.stdout, nl=False)
+    sys.exit(done.returncode)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""What the engine reports when a bundle, a script or an operation is refused."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class Problem:
+    """One thing wrong with a deployment, located as precisely as the parser allows."""
+
+    file: str
+    element: str | None
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.element:
+            where += f" [{self.element}]"
+        if self.line:
+            where += f" 第{self.line}行"
+        return f"{where}: {self.message}"
+
+
+class DeployError(Exception):
+    """A bundle cannot be deployed; nothing of it was stored."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("流程部署失败：\n" + "\n".join(f"- {p}" for p in problems))
+
+
+class ScriptError(Exception):
+    """A script or expression in a diagram failed (or was refused by the restricted runtime)."""
+
+    def __init__(self, element: str | None, message: str):
+        self.element = element
+        self.message = message
+        super().__init__(f"[{element}] {message}" if element else message)
+
+
+class EngineError(Exception):
+    """The engine refused an operation (task not ready, not waiting for an event, ...)."""
