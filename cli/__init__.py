@@ -16,9 +16,17 @@ import sys
 from pathlib import Path
 
 import click
+from gunicorn.app.base import BaseApplication
+from sqlalchemy import select
 
-from workflows import config, processes
+from webapp import create_app
+from workflows import areas, cases, clock, config, matching, processes, roster, schema, users, versions
+from workflows import demo as demo_data
+from workflows import worker as background_worker
 from workflows.db import make_engine, session_factory
+from workflows.engine import DeployError
+from workflows.errors import DomainError
+from workflows.models import User
 from workflows.models.base import ROW_ID_MAX
 
 
@@ -41,8 +49,6 @@ def main(verbose: bool) -> None:
 @click.option("--demo", is_flag=True, help="载入演示数据（县、乡镇、各角色用户、老年人、各状态案件）")
 def init_db(demo: bool) -> None:
     """Create or upgrade the database and deploy the shipped processes."""
-    from workflows import schema, versions
-
     engine, make = _sessions()
     schema.upgrade(engine)
     with make.begin() as session:
@@ -50,8 +56,6 @@ def init_db(demo: bool) -> None:
     for d in deployed:
         click.echo(f"流程 {d.key} 第{d.version}版" + ("（新部署）" if d.created else "（已是最新）"))
     if demo:
-        from workflows import demo as demo_data
-
         password = os.environ.get("ELDERCARE_DEMO_PASSWORD", "eldercare2026")
         with make.begin() as session:
             summary = demo_data.load_demo(session, password)
@@ -81,9 +85,6 @@ def serve(host: str, port: int, workers: int, no_worker: bool) -> None:
     if not no_worker:
         background = subprocess.Popen([sys.executable, "-m", "cli", "worker"], env=os.environ.copy())
     try:
-        from gunicorn.app.base import BaseApplication
-
-        from webapp import create_app
 
         class _App(BaseApplication):
             def load_config(self):
@@ -107,25 +108,20 @@ def serve(host: str, port: int, workers: int, no_worker: bool) -> None:
 @click.option("--interval", default=5.0, show_default=True, help="seconds between rounds")
 def worker(once: bool, interval: float) -> None:
     """Run due timers, outbound messages and periodic cases (restart-safe)."""
-    from workflows import worker as background
-
     _, make = _sessions()
     if once:
-        click.echo(json.dumps(background.run_once(make), ensure_ascii=False))
+        click.echo(json.dumps(background_worker.run_once(make), ensure_ascii=False))
         return
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     with contextlib.suppress(KeyboardInterrupt):
-        background.run_forever(make, interval=interval, should_stop=lambda: bool(stopping))
+        background_worker.run_forever(make, interval=interval, should_stop=lambda: bool(stopping))
 
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 def deploy(paths: tuple[Path, ...]) -> None:
     """Deploy BPMN/DMN/form files (or folders of them) as one bundle."""
-    from workflows import versions
-    from workflows.engine import DeployError
-
     files: dict[str, str] = {}
     for path in paths:
         for name, text in versions.read_bundle(path).items():
@@ -153,8 +149,6 @@ _ROW_ID = click.IntRange(1, ROW_ID_MAX)
 @click.option("--signal", "is_signal", is_flag=True, help="作为信号而非消息 / deliver as a signal")
 def message(name: str, payload: str, elder_id: int | None, case_id: int | None, is_signal: bool) -> None:
     """Deliver a named message (e.g. a bed became free, an elder died) to the cases waiting for it."""
-    from workflows import cases
-
     try:
         data = json.loads(payload)
     except json.JSONDecodeError as exc:
@@ -171,8 +165,6 @@ def message(name: str, payload: str, elder_id: int | None, case_id: int | None, 
 
 def _change(change) -> None:
     """Run one change in its own transaction and print what it says; a refusal is a clear error, exit 1."""
-    from workflows.errors import DomainError
-
     _, make = _sessions()
     try:
         with make.begin() as session:
@@ -191,7 +183,6 @@ def area_group() -> None:
 @click.argument("name")
 def area_add(code: str, name: str) -> None:
     """Add an area: a 6-digit county, a 9-digit township or a 12-digit village (parents first)."""
-    from workflows import areas
 
     def add(session):
         area = areas.add_area(session, code, name)
@@ -203,8 +194,6 @@ def area_add(code: str, name: str) -> None:
 @area_group.command("list")
 def area_list() -> None:
     """List the areas, indented by level."""
-    from workflows import areas
-
     _, make = _sessions()
     with make() as session:
         for area in areas.list_areas(session):
@@ -231,8 +220,6 @@ def _ask_password() -> str:
 @click.option("--area", "area_code", required=True, help="管辖区划代码 / area code")
 def user_add(username: str, display_name: str, role: str, area_code: str) -> None:
     """Add a user; the password is asked for (twice, hidden)."""
-    from workflows import users
-
     password = _ask_password()
 
     def add(session):
@@ -252,8 +239,6 @@ def user_add(username: str, display_name: str, role: str, area_code: str) -> Non
 @user_group.command("list")
 def user_list() -> None:
     """List the users with role, area and state."""
-    from workflows import clock, users
-
     _, make = _sessions()
     with make() as session:
         now = clock.now()
@@ -274,8 +259,6 @@ def user_list() -> None:
 @click.argument("username")
 def user_unlock(username: str) -> None:
     """Lift a sign-in lock now."""
-    from workflows import users
-
     _change(lambda session: f"已解除 {users.unlock(session, username).username} 的登录锁定")
 
 
@@ -283,8 +266,6 @@ def user_unlock(username: str) -> None:
 @click.argument("username")
 def user_password(username: str) -> None:
     """Set a new password (asked for twice, hidden); it also lifts a sign-in lock."""
-    from workflows import users
-
     password = _ask_password()
     _change(lambda session: f"已为 {users.set_password(session, username, password).username} 设置新密码")
 
@@ -293,8 +274,6 @@ def user_password(username: str) -> None:
 @click.argument("username")
 def user_disable(username: str) -> None:
     """Disable a user who has left: no more sign-ins, API tokens refused."""
-    from workflows import users
-
     _change(lambda session: f"已停用 {users.set_active(session, username, False).username}")
 
 
@@ -302,8 +281,6 @@ def user_disable(username: str) -> None:
 @click.argument("username")
 def user_enable(username: str) -> None:
     """Enable a disabled user again."""
-    from workflows import users
-
     _change(lambda session: f"已启用 {users.set_active(session, username, True).username}")
 
 
@@ -326,11 +303,6 @@ def import_group() -> None:
 @click.option("--as", "username", default="admin", show_default=True, help="以哪个用户的身份导入")
 def import_elders(path: Path, skip_bad: bool, report_path: Path | None, username: str) -> None:
     """Import an elder roster (.xlsx or .csv): every row is checked first."""
-    from sqlalchemy import select
-
-    from workflows import roster
-    from workflows.models import User
-
     if skip_bad and report_path is None:
         report_path = path.with_name(path.stem + "_问题报告.csv")
     _, make = _sessions()
@@ -364,9 +336,6 @@ def import_elders(path: Path, skip_bad: bool, report_path: Path | None, username
 @click.option("--on", "on_date", type=click.DateTime(formats=["%Y-%m-%d"]), help="按哪一天的清单版本")
 def match(id_number: str, jurisdiction: str | None, on_date) -> None:
     """List the catalogue items an elder qualifies for (政策找人), with reasons and amounts."""
-    from workflows import matching
-    from workflows.errors import DomainError
-
     _, make = _sessions()
     day = on_date.date() if on_date else None
     with make() as session:

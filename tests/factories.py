@@ -74,7 +74,9 @@ def id_number(birth: date, sequence: int = 11, area: str = COUNTY) -> str:
     return first17 + compute_check_char(first17)
 
 
-def add_elder(session: Session, *, id_number: str, name: str = "张三", village: str = VILLAGE, **fields) -> Elder:
+def add_elder(
+    session: Session, *, id_number: str, name: str = "张三", village: str = VILLAGE, **fields
+) -> Elder:
     """An elder on the register, inserted directly (for tests that are not about the register's checks)."""
     info = parse_id_number(id_number, today=date(2025, 6, 2))
     now = clock.now()

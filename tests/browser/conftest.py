@@ -13,7 +13,6 @@ import socket
 import threading
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 from werkzeug.serving import make_server
@@ -31,7 +30,7 @@ PASSWORD = "browser-test-1"
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 # A Monday, 09:00 in Beijing: the day the journey starts.
-START = datetime(2026, 11, 16, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+START = datetime(2026, 11, 16, 9, 0, tzinfo=clock.LOCAL)
 # Providers besides the demo's county-wide one: another county-wide, and one serving 番田镇 only.
 EXTRA_PROVIDERS = (
     ("provider_county2", "温县夕阳红家政服务有限公司", "410825"),

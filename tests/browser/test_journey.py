@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
@@ -61,7 +60,7 @@ SCORES = {
     },
 }
 # Into the first service month (services start with the month after the provider accepts).
-IN_THE_MONTH = datetime(2026, 12, 21, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+IN_THE_MONTH = datetime(2026, 12, 21, 10, 0, tzinfo=clock.LOCAL)
 # Four visits of 六助, 320 元 in all: over the 300 元 quota, so the month is flagged for a call-back.
 SERVICES = (
     ("2026-12-03", "meal", "60", "60.00", "赵护理员", "送午餐到家，协助进食"),
@@ -97,7 +96,7 @@ def _error(page, path: str) -> str:
 @needs_chromium
 def test_home_care_journey(chromium, live_server, artifacts):
     base, sessions, journey_clock = live_server["url"], live_server["sessions"], live_server["clock"]
-    today = journey_clock().astimezone(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    today = journey_clock().astimezone(clock.LOCAL).date().isoformat()
     people: list[Person] = []
     try:
         # 1. The village assistant, on a phone, registers the elder from the elder list.

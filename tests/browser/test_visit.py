@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
@@ -54,7 +53,7 @@ def _enrolled_with_a_visit_due(sessions, journey_clock) -> int:
 def test_a_routine_visit_without_referrals_is_recorded_on_a_phone(chromium, live_server, artifacts):
     sessions, journey_clock = live_server["sessions"], live_server["clock"]
     elder_id = _enrolled_with_a_visit_due(sessions, journey_clock)
-    today = journey_clock().astimezone(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    today = journey_clock().astimezone(clock.LOCAL).date().isoformat()
 
     assistant = Person(chromium, live_server["url"], "village_assistant", artifacts, phone=True)
     page = assistant.page
