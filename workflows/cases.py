@@ -18,7 +18,7 @@ from datetime import datetime
 
 import orjson
 from sqlalchemy import and_, bindparam, delete, event, exists, insert, or_, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
@@ -651,7 +651,8 @@ def due_cases(session: Session, *, limit: int = 100, now: datetime | None = None
 
 
 def fire_timers(session: Session, case: Case) -> bool:
-    """Fire a case's due timers; a failing diagram marks the case as in error instead of retrying forever."""
+    """Fire a case's due timers in a savepoint of its own. A case whose diagram fails is marked in error,
+    once, with the reason, instead of being retried forever; other cases are not held up by it."""
     try:
         with session.begin_nested():
             advance(
@@ -662,14 +663,29 @@ def fire_timers(session: Session, case: Case) -> bool:
                 events=[{"kind": EventKind.TIMER_FIRED, "detail": {"due": case.next_timer_at.isoformat()}}],
             )
         return True
+    except Conflict:
+        return False  # another worker or a person moved the case meanwhile: nothing to do here
     except ProcessFailure as exc:
-        session.info.get(_TAKEN, {}).pop(case.id, None)
-        case.status = CaseStatus.ERROR
-        case.error = exc.message
-        audit.record(session, case, EventKind.FAILED, comment=exc.message, detail={"element": exc.element})
-        session.flush()
-        log.warning("case %s failed on a timer: %s", case.id, exc.message)
-        return False
+        _mark_failed(session, case, exc.message, exc.element)
+    except DomainError as exc:  # a handler of the step refused it: the diagram cannot go on by itself
+        _mark_failed(session, case, f"流程执行出错：{exc.message}。请联系流程管理员。", None)
+    except DBAPIError:
+        raise  # the database itself failed: nothing can be recorded now; the worker retries next round
+    except Exception as exc:  # a defect: say so on the case rather than block every timer after it
+        log.exception("case %s failed on a timer", case.id)
+        _mark_failed(session, case, f"系统处理定时事件时出错（{type(exc).__name__}: {exc}）", None)
+    return False
+
+
+def _mark_failed(session: Session, case: Case, message: str, element: str | None) -> None:
+    session.info.get(_TAKEN, {}).pop(case.id, None)
+    session.refresh(case)  # what the rolled-back move wrote into the object is gone from the database
+    case.status = CaseStatus.ERROR
+    case.error = message[:2000]
+    case.next_timer_at = None
+    audit.record(session, case, EventKind.FAILED, comment=message, detail={"element": element})
+    session.flush()
+    log.warning("case %s failed on a timer: %s", case.id, message)
 
 
 def run_due_timers(session: Session, *, limit: int = 100) -> int:

@@ -179,3 +179,24 @@ def test_a_diagram_failing_after_a_timer_marks_the_case_in_error_once(session, d
     assert kinds.count(EventKind.FAILED) == 1
     manual_clock.advance(hours=1)
     assert cases.due_cases(session) == []  # not retried in a loop
+
+
+def test_one_failing_case_never_holds_up_the_other_due_timers(session, deployed, manual_clock):
+    bad = cases.start_case(session, deployed["caseworker"], "unstorable_after_timer", area_code=TOWNSHIP)
+    good = cases.start_case(
+        session,
+        deployed["caseworker"],
+        "timer_paths",
+        area_code=TOWNSHIP,
+        data={"notice_ends": "2025-06-10T09:00:00+08:00"},
+    )
+    manual_clock.advance(days=3)  # both are due; the bad one comes first
+    assert cases.due_cases(session)[0].id == bad.id
+    assert fire(session) == 1  # the good case moved in the same round
+    assert ready_specs(session, good.id) == ["escalate"]
+    failed = session.get(Case, bad.id)
+    assert failed.status == CaseStatus.ERROR and "d" in failed.error
+    trail = session.scalars(select(CaseEvent.kind).where(CaseEvent.case_id == bad.id)).all()
+    assert trail.count(EventKind.FAILED) == 1
+    assert fire(session) == 0  # marked once: it is not tried again
+    assert session.scalars(select(CaseEvent.kind).where(CaseEvent.case_id == bad.id)).all() == trail
