@@ -122,7 +122,7 @@ def worker(once: bool, interval: float) -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 def deploy(paths: tuple[Path, ...]) -> None:
     """Deploy BPMN/DMN/form files (or folders of them) as one bundle."""
-    files: dict[str, str] = {}
+    files: dict[str, bytes] = {}
     for path in paths:
         for name, text in versions.read_bundle(path).items():
             files[str(path / name) if path.is_dir() else name] = text
@@ -135,6 +135,8 @@ def deploy(paths: tuple[Path, ...]) -> None:
         sys.exit(1)
     for d in deployed:
         click.echo(f"{d.key}: 第{d.version}版" + ("（新部署）" if d.created else "（内容未变，未新建版本）"))
+    for warning in {str(w): w for d in deployed for w in d.warnings}:
+        click.echo(f"提示：{warning}", err=True)
 
 
 # An id typed on the command line: a row's id or nothing (a larger number would fail in the driver).

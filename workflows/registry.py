@@ -79,6 +79,7 @@ class Process:
     refusals: Mapping[str, Refusal] = field(default_factory=dict)  # thrown message -> refusal
     waits_for: tuple[str, ...] = ()  # messages its code delivers to its cases
     helpers: Mapping[str, Callable] = field(default_factory=dict)  # offered to its scripts
+    provides: tuple[str, ...] = ()  # data its code gives a case when starting it (its diagram may read them)
     choices: Mapping[str, Mapping[str, Choices]] = field(default_factory=dict)  # task id -> field ->
     jobs: tuple[Job, ...] = ()
     demo: Callable[..., dict[str, int]] | None = None  # (session, users, elders) -> counts
@@ -105,7 +106,9 @@ class Registry:
         self._handlers: dict[str, Handler] = {}
         self._refusals: dict[str, Refusal] = {}
         helpers: dict[str, Callable] = {}
+        provided: set[str] = set()
         for process in processes:
+            provided.update(process.provides)
             if process.key in self._processes:
                 raise ValueError(f"process {process.key!r} declared twice")
             self._processes[process.key] = process
@@ -116,7 +119,7 @@ class Registry:
             for name, helper in process.helpers.items():
                 _add_once(helpers, name, helper, "script helper")
         # One engine for all: a call activity runs the called process's scripts in its caller's instance.
-        self.engine = Engine(helpers)
+        self.engine = Engine(helpers, provided_data=provided)
 
     # -- reading the declarations
 

@@ -1,14 +1,14 @@
 """Deploying process bundles as versions, and reading a version's spec, steps and forms."""
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from . import clock, registry
-from .engine import Instance, LoadedSpec
+from .engine import Instance, LoadedSpec, Problem
 from .errors import NotFound, PermissionDenied
 from .models import ProcessVersion, Role, User
 
@@ -21,6 +21,7 @@ class Deployed:
     version: int
     version_id: int
     created: bool  # False when identical content was already deployed
+    warnings: list[Problem] = field(default_factory=list)  # what the checks found that does not block
 
 
 def deploy(session: Session, actor: User | None, files: dict[str, str | bytes]) -> list[Deployed]:
@@ -37,7 +38,7 @@ def deploy(session: Session, actor: User | None, files: dict[str, str | bytes]) 
             )
         )
         if existing is not None:
-            results.append(Deployed(process.key, existing.version, existing.id, False))
+            results.append(Deployed(process.key, existing.version, existing.id, False, process.warnings))
             continue
         latest = session.scalar(
             select(func.max(ProcessVersion.version)).where(ProcessVersion.process_key == process.key)
@@ -55,17 +56,18 @@ def deploy(session: Session, actor: User | None, files: dict[str, str | bytes]) 
         )
         session.add(version)
         session.flush()
-        results.append(Deployed(process.key, version.version, version.id, True))
+        results.append(Deployed(process.key, version.version, version.id, True, process.warnings))
     return results
 
 
-def read_bundle(path: Path) -> dict[str, str]:
-    """Read every BPMN, DMN and form file under a folder (or one file), keyed by relative path."""
+def read_bundle(path: Path) -> dict[str, bytes]:
+    """Read every BPMN, DMN and form file under a folder (or one file), keyed by relative path. The bytes
+    as they are: deploying checks their encoding and says what is wrong with it."""
     path = Path(path)
     if path.is_file():
-        return {path.name: path.read_text(encoding="utf-8-sig")}
+        return {path.name: path.read_bytes()}
     return {
-        str(p.relative_to(path)): p.read_text(encoding="utf-8-sig")
+        str(p.relative_to(path)): p.read_bytes()
         for p in sorted(path.rglob("*"))
         if p.is_file() and p.suffix.lower() in DEPLOYABLE_SUFFIXES
     }

@@ -45,7 +45,20 @@ def test_deploy_reports_versions_and_refuses_bad_files(instance, tmp_path):
         encoding="utf-8",
     )
     result = runner.invoke(main, ["deploy", str(bad)])
-    assert result.exit_code == 1 and "[count]" in result.output and "不允许导入模块" in result.output
+    assert result.exit_code == 1 and "[count" in result.output and "不允许导入模块" in result.output
+
+
+def test_deploy_refuses_what_it_cannot_run_with_a_clear_reason_and_exit_code(instance, tmp_path):
+    _, runner = instance
+    loop = (ENGINE_BPMN / "loop.bpmn").read_text(encoding="utf-8")
+    drawing = tmp_path / "drawing.bpmn"
+    drawing.write_text(loop.replace('isExecutable="true"', 'isExecutable="false"'), encoding="utf-8")
+    result = runner.invoke(main, ["deploy", str(drawing)])
+    assert result.exit_code == 1 and "没有可执行的流程（runaway_loop" in result.output
+    utf16 = tmp_path / "utf16.bpmn"
+    utf16.write_bytes(loop.replace('encoding="UTF-8"', 'encoding="UTF-16"').encode("utf-16"))
+    result = runner.invoke(main, ["deploy", str(utf16)])
+    assert result.exit_code == 1 and "像是 UTF-16" in result.output and "Traceback" not in result.output
 
 
 def test_message_command_reaches_waiting_cases(instance):

@@ -15,7 +15,7 @@ restored once per process (callers cache it); a case's state is serialized witho
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -45,8 +45,10 @@ class Engine:
     """SpiffWorkflow wired once: the restricted script runtime with the offered helpers, the parser and
     the serializer. Built by the process registry; nothing here is configured by importing a module."""
 
-    def __init__(self, helpers: Mapping[str, Callable] | None = None):
+    def __init__(self, helpers: Mapping[str, Callable] | None = None, provided_data: Iterable[str] = ()):
         self.sandbox = Sandbox(helpers)
+        # Data the system gives cases when it starts them: a diagram reading them is not suspected.
+        self.provided_data = frozenset(provided_data)
         self.serializer = StateSerializer()
         # Timers ask SpiffWorkflow's timer module for the time: point it at our injectable clock.
         _spiff_timer.datetime = _ClockedDatetime
@@ -61,7 +63,9 @@ class Engine:
     ) -> list[ParsedProcess]:
         """Parse and check a bundle; raise DeployError listing every problem. `extra_forms` names, per
         process, form files its code uses that no step names: they must be there and are stored with it."""
-        return parse_bundle(files, self.serializer, extra_forms or {})
+        return parse_bundle(
+            files, self.serializer, extra_forms or {}, helpers=self.sandbox.helpers, known=self.provided_data
+        )
 
     def load_spec(self, spec_json: str) -> LoadedSpec:
         """Restore a stored spec (callers cache it: a deployed spec never changes)."""

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import jsonschema
-from lxml import etree
-from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
-from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 
+from . import checks
 from .errors import DeployError, Problem
-from .sandbox import check_script
 from .state import StateSerializer, dumps
 
 
@@ -44,78 +42,87 @@ class ParsedProcess:
     content_hash: str
     spec_json: str
     steps: dict[str, StepInfo]
+    warnings: list[Problem] = field(default_factory=list)
 
     def task_info_json(self) -> str:
         return dumps({k: v.__dict__ for k, v in self.steps.items()})
 
 
-_BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
-_DMN_NAMESPACES = (
-    "https://www.omg.org/spec/DMN/20191111/MODEL/",
-    "http://www.omg.org/spec/DMN/20180521/MODEL/",
-    "http://www.omg.org/spec/DMN/20151101/dmn.xsd",
-)
-# BPMN elements SpiffWorkflow cannot execute: refuse them rather than let a case stall on them later.
-_UNSUPPORTED = {"complexGateway": "复杂网关（complexGateway）", "transaction": "事务子流程（transaction）"}
-
-
 def parse_bundle(
-    files: Mapping[str, str | bytes], serializer: StateSerializer, extra_forms: Mapping[str, list[str]]
+    files: Mapping[str, str | bytes],
+    serializer: StateSerializer,
+    extra_forms: Mapping[str, list[str]],
+    helpers: Iterable[str] = (),
+    known: Iterable[str] = (),
 ) -> list[ParsedProcess]:
-    """Parse and check BPMN, DMN and form files together; raise DeployError listing every problem."""
-    texts = {name: as_text(content) for name, content in files.items()}
-    problems: list[Problem] = []
-    bpmn_files = {n: t for n, t in texts.items() if n.lower().endswith(".bpmn")}
-    dmn_files = {n: t for n, t in texts.items() if n.lower().endswith(".dmn")}
-    form_files = {n: t for n, t in texts.items() if n.lower().endswith(".json")}
-    other = sorted(set(texts) - set(bpmn_files) - set(dmn_files) - set(form_files))
+    """Parse and check BPMN, DMN and form files together; raise DeployError listing every problem of
+    every file. Warnings (which do not block) come back on each parsed process."""
+    report = checks.Report()
+    bpmn_files = {n: c for n, c in files.items() if n.lower().endswith(".bpmn")}
+    dmn_files = {n: c for n, c in files.items() if n.lower().endswith(".dmn")}
+    form_files = {n: c for n, c in files.items() if n.lower().endswith(".json")}
+    other = sorted(set(files) - set(bpmn_files) - set(dmn_files) - set(form_files))
     for name in other:
-        problems.append(Problem(name, None, "不支持的文件类型（只接受 .bpmn、.dmn 和 .json 表单）"))
+        report.error(name, None, "不支持的文件类型（只接受 .bpmn、.dmn 和 .json 表单）")
     if not bpmn_files:
-        problems.append(Problem("(bundle)", None, "没有 BPMN 文件"))
+        report.error("(bundle)", None, "没有 BPMN 文件")
 
+    texts: dict[str, str] = {}
     forms: dict[str, tuple[str, dict]] = {}  # path in the bundle -> (name as given, schema)
-    for name, text in form_files.items():
+    for name, content in form_files.items():
         try:
+            text = as_text(content)
             schema = json.loads(text)
             jsonschema.validators.validator_for(schema).check_schema(schema)
             forms[name.replace("\\", "/")] = (name, schema)
+            texts[name] = text
+        except UnicodeDecodeError:
+            report.error(name, None, "表单文件不是 UTF-8 编码的文本")
         except json.JSONDecodeError as exc:
-            problems.append(Problem(name, None, f"表单不是有效的 JSON：{exc.msg}（第{exc.lineno}行）"))
+            report.error(name, None, f"表单不是有效的 JSON：{exc.msg}", exc.lineno)
         except jsonschema.SchemaError as exc:
-            problems.append(Problem(name, None, f"表单不是有效的 JSON Schema：{exc.message}"))
+            report.error(name, None, f"表单不是有效的 JSON Schema：{exc.message}")
+
+    expressions: list[checks.Expression] = []
+    assigned = checks.names_of_forms({k: v[1] for k, v in forms.items()}) | set(known)
+    roots = {}
+    for name, content in {**dmn_files, **bpmn_files}.items():
+        root = checks.read_xml(name, content, report)
+        if root is None:
+            continue
+        roots[name] = root
+        texts[name] = as_text(content)
+        if name in bpmn_files:
+            checks.check_bpmn(name, root, report, expressions, assigned)
+        else:
+            checks.check_dmn(name, root, report, expressions, assigned)
+    checks.check_expressions(expressions, helpers, assigned, report)
 
     parser = SpiffBpmnParser(validator=VALIDATOR)
     decision_files: dict[str, str] = {}
-    for name, text in dmn_files.items():
-        try:
-            xml = etree.fromstring(text.encode("utf-8"))
-            for ns in _DMN_NAMESPACES:
-                for decision in xml.iter(f"{{{ns}}}decision"):
-                    decision_files[decision.get("id")] = name
-                for table in xml.iter(f"{{{ns}}}decisionTable"):
-                    decision_files[table.get("id")] = name
-            parser.add_dmn_xml(xml, filename=name)
-        except etree.XMLSyntaxError as exc:
-            problems.append(Problem(name, None, f"DMN 文件不是有效的 XML：{exc.msg}", exc.lineno))
-        except (ValidationException, SpiffWorkflowException, Exception) as exc:  # noqa: BLE001
-            problems.append(_problem_from(exc, name))
-
-    for name, text in bpmn_files.items():
-        try:
-            xml = etree.fromstring(text.encode("utf-8"))
-        except etree.XMLSyntaxError as exc:
-            problems.append(Problem(name, None, f"BPMN 文件不是有效的 XML：{exc.msg}", exc.lineno))
+    for name in dmn_files:
+        if name not in roots:
             continue
-        for tag, label in _UNSUPPORTED.items():
-            for node in xml.iter(f"{{{_BPMN_NS}}}{tag}"):
-                problems.append(Problem(name, node.get("id"), f"不支持的元素：{label}", node.sourceline))
+        xml = roots[name]
+        for ns in checks.DMN_NAMESPACES:
+            for decision in xml.iter(f"{{{ns}}}decision"):
+                decision_files[decision.get("id")] = name
+            for table in xml.iter(f"{{{ns}}}decisionTable"):
+                decision_files[table.get("id")] = name
         try:
-            parser.add_bpmn_xml(xml, filename=name)
+            parser.add_dmn_xml(xml, filename=name)
         except Exception as exc:  # noqa: BLE001 - every parser failure becomes a located problem
-            problems.append(_problem_from(exc, name))
-    if problems:
-        raise DeployError(problems)
+            report.problems.append(_problem_from(exc, name))
+    for name in bpmn_files:
+        if name not in roots:
+            continue
+        try:
+            parser.add_bpmn_xml(roots[name], filename=name)
+        except Exception as exc:  # noqa: BLE001 - every parser failure becomes a located problem
+            report.problems.append(_problem_from(exc, name))
+    if report.errors:
+        raise DeployError(report.problems)
+    problems = report.problems  # warnings only, from here on errors are added
 
     parsed: list[ParsedProcess] = []
     for process_id in sorted(parser.get_process_ids()):
@@ -127,7 +134,7 @@ def parse_bundle(
             continue
         all_specs = {process_id: spec, **subprocess_specs}
         steps, deps = _check_specs(all_specs, forms, decision_files, problems)
-        sources = {spec.file: bpmn_files[spec.file] for spec in all_specs.values() if spec.file in bpmn_files}
+        sources = {spec.file: texts[spec.file] for spec in all_specs.values() if spec.file in bpmn_files}
         for ref in extra_forms.get(process_id, ()):
             found = _find_form(forms, spec.file or "", ref)
             if isinstance(found, str):
@@ -149,8 +156,10 @@ def parse_bundle(
                 steps=steps,
             )
         )
-    if problems:
+    if any(p.severity == "error" for p in problems):
         raise DeployError(problems)
+    for process in parsed:
+        process.warnings = [p for p in problems if p.file in process.sources or p.file == "(bundle)"]
     return parsed
 
 
@@ -186,32 +195,58 @@ def _problem_from(exc: Exception, filename: str) -> Problem:
     element = getattr(exc, "id", None) or getattr(exc, "task_id", None) or None
     line = getattr(exc, "line_number", None) or None
     message = getattr(exc, "error_msg", None) or getattr(exc, "message", None) or str(exc)
-    return Problem(_basename(str(file)), element, str(message).strip(), line if line else None)
+    return Problem(_basename(str(file)), element, _in_chinese(str(message).strip()), line if line else None)
 
 
-_SCRIPT_ATTRS = ("script", "prescript", "postscript")
+# SpiffWorkflow's parser messages, said in Chinese (the rest keep their text, prefixed, with object
+# reprs replaced by the element they name).
+_PARSER_MESSAGES = (
+    (
+        re.compile(r'No DMN Diagram available with id "?([^"]*)"?'),
+        "业务规则任务引用的决策表“{0}”不在部署包中",
+    ),
+    (
+        re.compile(r"The process '([^']*)' was not found|Unknown process.*?'([^']*)'"),
+        "调用活动引用的流程“{0}”不在部署包中",
+    ),
+    (re.compile(r"Could not find a spec named '?([^']*)'?"), "找不到流程“{0}”"),
+    (re.compile(r"Process .*? has no start event|No start event found"), "流程没有开始事件"),
+    (
+        re.compile(r"Multiple outgoing flows.*default|No default"),
+        "网关有多个出口却没有默认出口，未设条件的出口须设为默认",
+    ),
+    (
+        re.compile(r"Element '(?:\{[^}]*\})?(\w+)': This element is not expected"),
+        "元素 {0} 的位置或写法不符合 BPMN 2.0 规范（例如 extensionElements 须放在最前）",
+    ),
+    (
+        re.compile(r"Element '(?:\{[^}]*\})?(\w+)', attribute '([^']*)': (.*)"),
+        "元素 {0} 的属性 {1} 不符合规范：{2}",
+    ),
+)
+_NAMESPACE = re.compile(r"\{[^}]*\}")
+_REPR = re.compile(r"<Element \{[^}]*\}(\w+) at 0x[0-9a-f]+>")
+
+
+def _in_chinese(message: str) -> str:
+    message = _REPR.sub(lambda m: m.group(1), message)
+    for pattern, chinese in _PARSER_MESSAGES:
+        found = pattern.search(message)
+        if found:
+            return chinese.format(*(g for g in found.groups() if g is not None), "")
+    message = _NAMESPACE.sub("", message)
+    return f"流程文件解析失败：{message}"
 
 
 def _check_specs(all_specs, forms, decision_files, problems) -> tuple[dict[str, StepInfo], set[str]]:
-    """Check what the parser does not: scripts, conditions, forms, decisions. Collect human steps."""
+    """Find each step's form and each decision's file (what the version depends on); collect human steps.
+    (The code in the diagrams was checked on the XML: `checks`.)"""
     steps: dict[str, StepInfo] = {}
     deps: set[str] = set()
     for process_id, spec in all_specs.items():
         file = spec.file or "(bundle)"
         for task_spec in spec.task_specs.values():
             bpmn_id = getattr(task_spec, "bpmn_id", None) or task_spec.name
-            for attr in _SCRIPT_ATTRS:
-                source = getattr(task_spec, attr, None)
-                if source:
-                    problem = check_script(source, "exec")
-                    if problem:
-                        problems.append(Problem(file, bpmn_id, problem))
-            for operator, _target in getattr(task_spec, "cond_task_specs", []) or []:
-                condition = operator.args[0] if operator is not None and operator.args else None
-                if isinstance(condition, str):
-                    problem = check_script(condition, "eval")
-                    if problem:
-                        problems.append(Problem(file, bpmn_id, f"条件表达式 {condition!r}：{problem}"))
             decision_ref = getattr(task_spec, "dmnEngine", None)
             if decision_ref is not None:
                 decision_id = getattr(getattr(decision_ref, "decision_table", None), "id", None)

@@ -13,14 +13,26 @@ class Problem:
     element: str | None
     message: str
     line: int | None = None
+    name: str | None = None  # the element's name, when it has one
+    severity: str = "error"  # "error" blocks deploying; "warning" is shown and does not
 
     def __str__(self) -> str:
         where = self.file
         if self.element:
-            where += f" [{self.element}]"
+            where += f" [{self.element}{('「' + self.name + '」') if self.name else ''}]"
         if self.line:
             where += f" 第{self.line}行"
-        return f"{where}: {self.message}"
+        return f"{where}: {'' if self.severity == 'error' else '（提示）'}{self.message}"
+
+    def as_dict(self) -> dict:
+        return {
+            "file": self.file,
+            "element": self.element,
+            "name": self.name,
+            "line": self.line,
+            "severity": self.severity,
+            "message": self.message,
+        }
 
 
 class DeployError(Exception):
@@ -28,7 +40,8 @@ class DeployError(Exception):
 
     def __init__(self, problems: list[Problem]):
         self.problems = problems
-        super().__init__("流程部署失败：\n" + "\n".join(f"- {p}" for p in problems))
+        errors = sum(p.severity == "error" for p in problems)
+        super().__init__(f"流程部署失败（{errors} 个错误）：\n" + "\n".join(f"- {p}" for p in problems))
 
 
 class ScriptError(Exception):

@@ -24,6 +24,11 @@ def users(session):
     return add_users(session, homes={"village_assistant": TOWNSHIP}, names=names)
 
 
+def texts(path: Path) -> dict[str, str]:
+    """A bundle read as text, for tests that edit it."""
+    return {name: content.decode("utf-8") for name, content in versions.read_bundle(path).items()}
+
+
 def interop_bundle() -> dict[str, str]:
     """SpiffWorkflow's own tutorial models: the order process, its call activity, both tables, the forms."""
     if not INTEROP.is_dir():
@@ -32,8 +37,8 @@ def interop_bundle() -> dict[str, str]:
             pytest.fail(missing)
         pytest.skip(missing)
     files = {
-        name: text
-        for name, text in versions.read_bundle(INTEROP).items()
+        name: content.decode("utf-8")
+        for name, content in versions.read_bundle(INTEROP).items()
         if not name.endswith(".bpmn") or name in ("top_level.bpmn", "call_activity.bpmn")
     }
     return files

@@ -226,7 +226,7 @@ def test_a_case_keeps_its_version_when_a_new_one_is_deployed(session, deployed):
     owner = deployed["process_owner"]
     old = cases.start_case(session, owner, "runaway_loop", area_code=TOWNSHIP, data={"rounds": 1})
     bundle = versions.read_bundle(HERE / "bpmn")
-    bundle["loop.bpmn"] = bundle["loop.bpmn"].replace('name="完成"', 'name="办结"')
+    bundle["loop.bpmn"] = bundle["loop.bpmn"].decode().replace('name="完成"', 'name="办结"')
     versions.deploy(session, owner, bundle)
     new = cases.start_case(session, owner, "runaway_loop", area_code=TOWNSHIP, data={"rounds": 1})
     assert [t.name for t in ready(session, old.id)] == ["完成"]

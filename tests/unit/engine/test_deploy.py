@@ -9,7 +9,7 @@ from workflows import engine, versions
 from workflows.errors import PermissionDenied
 from workflows.models import ProcessVersion
 
-from .conftest import HERE, interop_bundle
+from .conftest import HERE, interop_bundle, texts
 
 
 def _versions(session) -> int:
@@ -34,7 +34,7 @@ def test_interop_bundle_deploys_unchanged(session, users):
 
 def test_identical_content_is_a_no_op_and_a_change_makes_a_new_version(session, users):
     owner = users["process_owner"]
-    bundle = versions.read_bundle(HERE / "bpmn")
+    bundle = texts(HERE / "bpmn")
     first = {d.key: d for d in versions.deploy(session, owner, bundle)}
     again = {d.key: d for d in versions.deploy(session, owner, bundle)}
     assert all(not d.created and d.version == 1 for d in again.values())

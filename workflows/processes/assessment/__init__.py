@@ -25,6 +25,7 @@ ASSESSMENT = Process(
         ),
     },
     waits_for=("assessment_superseded",),
+    provides=("elder_name", "elder_age", "assessment_reason", "schedule_reassessment", "request_note"),
     helpers={
         "assessment_outcome": helpers.assessment_outcome,
         "assessment_total": helpers.assessment_total,

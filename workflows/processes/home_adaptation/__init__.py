@@ -21,6 +21,15 @@ HOME_ADAPTATION = Process(
         "adaptation_payment_refused": adaptation.refuse_payment,
     },
     waits_for=("adaptation_objection",),
+    provides=(
+        "elder_name",
+        "elder_age",
+        "household_category",
+        "disability_level",
+        "handicapped",
+        "address",
+        "contact_phone",
+    ),
     helpers={
         "price_adaptation_plan": helpers.price_adaptation_plan,
         "adaptation_payment_matches": helpers.adaptation_payment_matches,
