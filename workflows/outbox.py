@@ -77,6 +77,19 @@ def load_sender(spec: str | None) -> SmsSender:
     return sender
 
 
+def send_for_diagram(session: Session, case, payload: dict, actor: User | None) -> OutboxMessage:
+    """A service task's `send_sms` operation: queue the SMS (`to`, `body`) with the case, in its step."""
+    return queue_sms(
+        session,
+        actor,
+        to=str(payload.get("to") or ""),
+        body=str(payload.get("body") or "")[:500],
+        purpose="diagram",
+        case_id=case.id,
+        elder_id=case.elder_id,
+    )
+
+
 _override: list[SmsSender] = []
 _loaded: dict[str, SmsSender] = {}
 

@@ -101,10 +101,13 @@ class Expectation:
 class Registry:
     """The processes, and the engine wired with the helpers they offer."""
 
-    def __init__(self, processes: Iterable[Process]):
+    def __init__(self, processes: Iterable[Process], connectors: Mapping[str, Handler] | None = None):
         self._processes: dict[str, Process] = {}
         self._handlers: dict[str, Handler] = {}
         self._refusals: dict[str, Refusal] = {}
+        # What the system does when a service task calls one of its operations (`engine.sandbox.CONNECTORS`).
+        for operation, handler in (connectors or {}).items():
+            self._handlers[f"connector:{operation}"] = handler
         helpers: dict[str, Callable] = {}
         provided: set[str] = set()
         for process in processes:

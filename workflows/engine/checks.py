@@ -29,7 +29,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from lxml import etree
 
 from .errors import Problem
-from .sandbox import check_script
+from .sandbox import CONNECTORS, check_script
 
 BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 SPIFF = "http://spiffworkflow.org/bpmn/schema/1.0/core"
@@ -230,7 +230,7 @@ def check_bpmn(name: str, root, report: Report, expressions: list[Expression], a
                 name, element, f"不支持的元素：{UNSUPPORTED_ELEMENTS[local]}", node.sourceline, label
             )
         elif local == "serviceTask":
-            _check_service_task(name, node, report)
+            _check_service_task(name, node, report, expressions)
         elif local == "businessRuleTask":
             if not _spiff_text(node, "calledDecisionId"):
                 report.error(
@@ -322,11 +322,7 @@ def _text_of(node, tag: str) -> str:
     return (found.text or "").strip() if found is not None else ""
 
 
-# Operations a service task may call (each is the system's own, done in the step's transaction).
-CONNECTORS = {"send_sms": "发送短信（经短信发件箱）"}
-
-
-def _check_service_task(name: str, node, report: Report) -> None:
+def _check_service_task(name: str, node, report: Report, expressions: list[Expression]) -> None:
     operator = node.find(f".//{{{SPIFF}}}serviceTaskOperator")
     operation = operator.get("id") if operator is not None else None
     if operation not in CONNECTORS:
@@ -339,6 +335,24 @@ def _check_service_task(name: str, node, report: Report) -> None:
             node.sourceline,
             _name_of(node),
         )
+        return
+    for parameter in operator.iter(f"{{{SPIFF}}}parameter"):
+        value = (parameter.get("value") or "").strip()
+        what = f"服务任务参数 {parameter.get('id')}"
+        if not value:
+            report.error(name, node.get("id"), f"{what}没有取值", parameter.sourceline, _name_of(node))
+        else:
+            expressions.append(Expression(name, node.get("id"), value, "eval", parameter.sourceline, what))
+    if operation == "send_sms":
+        given = {p.get("id") for p in operator.iter(f"{{{SPIFF}}}parameter")}
+        for needed in sorted({"to", "body"} - given):
+            report.error(
+                name,
+                node.get("id"),
+                f"发送短信须有参数 {needed}（to: 手机号码，body: 短信内容）",
+                node.sourceline,
+                _name_of(node),
+            )
 
 
 def _check_timer(name, node, element, label, report: Report, expressions: list[Expression]) -> None:

@@ -15,6 +15,7 @@ from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition, 
 from SpiffWorkflow.util.task import TaskState
 
 from .errors import EngineError, ScriptError
+from .sandbox import CONNECTOR_CALLS
 from .state import StateSerializer
 
 
@@ -189,13 +190,16 @@ class Instance:
         return True
 
     def take_outgoing(self) -> list[Outgoing]:
-        """Messages thrown since the last call (throw events, message end events), oldest first."""
-        return [
+        """Messages thrown since the last call (throw events, message end events), oldest first, then the
+        connectors service tasks called (as `connector:<operation>`)."""
+        thrown = [
             Outgoing(event.event_definition.name, event.payload)
             for event in self._wf.get_events()
             if isinstance(event.event_definition, MessageEventDefinition | SignalEventDefinition)
             or "Message" in type(event.event_definition).__name__
         ]
+        calls = self._wf.__dict__.pop(CONNECTOR_CALLS, [])
+        return thrown + [Outgoing(f"connector:{operation}", params) for operation, params in calls]
 
     def _fingerprint(self):
         return tuple((t.id, t.state) for t in self._wf.get_tasks())

@@ -121,6 +121,24 @@ class RestrictedEnvironment(TaskDataEnvironment):
         return True
 
 
+# Operations a service task may call: the system's own, done in the step's transaction after the engine
+# has moved (a service task only records the call; see Instance.take_outgoing).
+CONNECTORS = {"send_sms": "发送短信（经短信发件箱）"}
+CONNECTOR_CALLS = "_eldercare_connector_calls"
+
+
+class _ScriptEngine(PythonScriptEngine):
+    def call_service(self, task, operation_name=None, operation_params=None, **kwargs):
+        """Record a service task's call of one of our connectors; its result is that it was taken."""
+        if operation_name not in CONNECTORS:
+            raise ScriptError(
+                getattr(task.task_spec, "bpmn_id", None), f"服务任务调用了不支持的操作“{operation_name}”"
+            )
+        params = {name: item.get("value") for name, item in (operation_params or {}).items()}
+        task.workflow.top_workflow.__dict__.setdefault(CONNECTOR_CALLS, []).append((operation_name, params))
+        return '{"accepted": true}'
+
+
 class Sandbox:
     """The restricted runtime with a fixed set of helpers, and the SpiffWorkflow script engine using it."""
 
@@ -139,4 +157,4 @@ class Sandbox:
                 **self.helpers,
             }
         )
-        self.script_engine = PythonScriptEngine(environment=self.environment)
+        self.script_engine = _ScriptEngine(environment=self.environment)
