@@ -8,7 +8,7 @@ from workflows import config as wf_config
 from workflows import processes
 from workflows.db import make_engine, session_factory
 
-from . import database, views
+from . import database, security, views
 
 
 class App(Flask):
@@ -43,6 +43,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.extensions["db_engine"] = engine
     app.extensions["db_sessions"] = session_factory(engine)
     database.init_app(app)
+    security.init_app(app)
     views.init_app(app)
     return app
 

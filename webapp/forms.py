@@ -13,13 +13,13 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
+
+from workflows import instructions
 
 PREFIX = "f."
 ATTACHMENT = "attachment:"
 _ROW_INDEX = re.compile(r"^(\d+)\.")
-_sandbox = ImmutableSandboxedEnvironment(autoescape=True)
 
 
 @dataclass
@@ -358,14 +358,8 @@ def file_fields(schema: dict | None, ui_schema: dict | None = None) -> list[str]
 
 
 def render_instructions(template: str | None, data: dict) -> Markup:
-    """A step's instructions (Jinja over case data) rendered in a sandbox: no attribute games, no I/O."""
-    if not template:
-        return Markup("")
-    try:
-        text = _sandbox.from_string(template).render(**{k: v for k, v in data.items() if isinstance(k, str)})
-    except Exception:  # noqa: BLE001 - a broken template must not break the task page
-        text = Markup.escape(template)
-    return Markup(text)
+    """A step's instructions for the page: text the process owner wrote, escaped, lightly formatted."""
+    return Markup(instructions.render(template, data))
 
 
 # Case data never shown on the case page (routing facts the page shows elsewhere).

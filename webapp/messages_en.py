@@ -27,7 +27,7 @@ MESSAGES: dict[str, str] = {
     "请求有误": "Bad request",
     "页面不存在": "Page not found",
     "不支持此请求方法": "Method not allowed",
-    "上传的文件过大": "The upload is too large",
+    "提交的内容过大（文件或数据超过上限）": "What was sent is too large (a file or data over the limit)",
     "页面已过期或来源不明（CSRF 校验失败），请刷新页面后重试": "The page expired or the request came from elsewhere (CSRF check failed). Reload the page and try again.",
     # Inbox
     "待办任务": "Tasks",

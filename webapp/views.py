@@ -125,7 +125,7 @@ def init_app(app: Flask) -> None:
             403: "无权访问",
             404: "页面不存在",
             405: "不支持此请求方法",
-            413: "上传的文件过大",
+            413: "提交的内容过大（文件或数据超过上限）",
         }
         message = messages.get(exc.code, exc.name)
         if request.path.startswith("/api/"):

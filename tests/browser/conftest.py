@@ -140,6 +140,13 @@ class Person:
         self.artifacts = artifacts
         self.errors: list[str] = []
         self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        # A page that breaks its own Content-Security-Policy would lose a script or a style for real users.
+        self.page.on(
+            "console",
+            lambda message: (
+                self.errors.append(message.text) if "Content Security Policy" in message.text else None
+            ),
+        )
         self.sign_in()
 
     def sign_in(self):

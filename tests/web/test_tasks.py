@@ -513,3 +513,13 @@ def test_posted_values_parse_to_schema_types():
         "f.rows.0.x": ["1"],
         "f.o.s": ["y"],
     }
+
+
+def test_instructions_are_text_a_process_owner_cannot_put_html_or_script_in():
+    shown = str(forms.render_instructions('请核实<img src=x onerror="alert(1)">**身份证**', {}))
+    assert "<img" not in shown and "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in shown
+    assert "<strong>身份证</strong>" in shown
+    listed = str(forms.render_instructions("请准备：\n- 户口簿\n- 低保证明\n然后提交。", {}))
+    assert listed == "请准备：<br><ul><li>户口簿</li><li>低保证明</li></ul><br>然后提交。"
+    huge = str(forms.render_instructions("{% for i in range(100000) %}很长的说明{% endfor %}", {}))
+    assert len(huge) < 25_000 and huge.endswith("……")

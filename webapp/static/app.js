@@ -44,3 +44,8 @@ document.addEventListener("submit", function (event) {
 if (window.matchMedia && window.matchMedia("(max-width: 760px)").matches) {
   document.querySelectorAll("details.filters[open]").forEach(function (d) { d.removeAttribute("open"); });
 }
+
+// A choice that changes what the page shows (the process to start, the sort order) reloads it at once.
+document.addEventListener("change", function (event) {
+  if (event.target.matches("[data-autosubmit]") && event.target.form) event.target.form.submit();
+});
