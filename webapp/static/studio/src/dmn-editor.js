@@ -30,9 +30,22 @@ export function dmnEditor(el, options = {}) {
   container.className = 'studio-dmn-container';
   el.append(tabs, container);
 
+  // dmn-js gives each view its own modules (`common.additionalModules` would be overwritten): name them all.
+  // Our engine (SpiffWorkflow) evaluates the cells as Python, not FEEL: say so, which also keeps dmn-js from
+  // opening its FEEL editor (CodeMirror, whose <style> elements the pages' CSP refuses) on every cell.
+  const viewOptions = {
+    additionalModules: [translateModule(lang)],
+    expressionLanguages: {
+      options: [{ value: 'python', label: 'Python' }, { value: 'feel', label: 'FEEL' }],
+      defaults: { editor: 'python' },
+    },
+  };
   const modeler = new DmnModeler({
     container,
-    common: { additionalModules: [translateModule(lang)] },
+    drd: viewOptions,
+    decisionTable: viewOptions,
+    literalExpression: viewOptions,
+    boxedExpression: viewOptions,
   });
 
   async function getXml() {

@@ -241,6 +241,17 @@ export const ZH = {
   'List contains {numOfItems} items': '共 {numOfItems} 项',
   // dmn-js (decision tables and the decision requirements diagram)
   'View DRD': '查看决策需求图',
+  'First': '第一条命中（FIRST）',
+  'Unique': '唯一命中（UNIQUE）',
+  'Priority': '按优先级（PRIORITY）',
+  'Any': '任一命中（ANY）',
+  'Collect': '收集全部（COLLECT）',
+  'Collect (Sum)': '求和（COLLECT SUM）',
+  'Collect (Min)': '取最小（COLLECT MIN）',
+  'Collect (Max)': '取最大（COLLECT MAX）',
+  'Collect (Count)': '计数（COLLECT COUNT）',
+  'Rule order': '按规则顺序（RULE ORDER）',
+  'Output order': '按输出顺序（OUTPUT ORDER）',
   'Hit policy': '命中策略',
   'Hit policy:': '命中策略：',
   'When': '当',
@@ -431,6 +442,7 @@ export const EN = {
   '表单必须是一个 JSON 对象。': 'The form must be a JSON object.',
   '流程图无法打开：{message}': 'The diagram could not be opened: {message}',
   '决策表无法打开：{message}': 'The decision table could not be opened: {message}',
+  '决策需求图': 'Decision requirements diagram',
 };
 
 /** A diagram-js `translate` service for the language: 'zh' (default) or 'en'. */
