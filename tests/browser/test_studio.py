@@ -39,7 +39,11 @@ CSP = (
 # The only things the policy refuses: style="" attributes that two libraries write through innerHTML (the
 # properties panel's container height, dmn-js's bpmn.io logo position). studio.css gives them the same
 # styles by class. Anything else refused (a script, eval, another style) fails the test.
-REFUSED_LIBRARY_STYLES = ("height: 100%", "position: absolute; bottom: 15px; right: 15px", "vertical-align:middle")
+REFUSED_LIBRARY_STYLES = (
+    "height: 100%",
+    "position: absolute; bottom: 15px; right: 15px",
+    "vertical-align:middle",
+)
 CSRF_HEADER, CSRF_TOKEN = "X-CSRFToken", "studio-test-token"
 NS = {
     "bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL",
@@ -53,9 +57,18 @@ ROLES = [
     {"value": "provider", "label": "服务机构"},
     {"value": "facility_admin", "label": "养老机构"},
 ]
-TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html", ".map": "application/json",
-         ".woff": "font/woff", ".woff2": "font/woff2", ".ttf": "font/ttf", ".eot": "application/vnd.ms-fontobject",
-         ".svg": "image/svg+xml", ".txt": "text/plain"}
+TYPES = {
+    ".js": "text/javascript",
+    ".css": "text/css",
+    ".html": "text/html",
+    ".map": "application/json",
+    ".woff": "font/woff",
+    ".woff2": "font/woff2",
+    ".ttf": "font/ttf",
+    ".eot": "application/vnd.ms-fontobject",
+    ".svg": "image/svg+xml",
+    ".txt": "text/plain",
+}
 
 
 def render_preview(schema: dict) -> str:
@@ -63,7 +76,9 @@ def render_preview(schema: dict) -> str:
     rows = []
     for key, spec in (schema.get("properties") or {}).items():
         title = html.escape(str(spec.get("title", key)))
-        rows.append(f'<div class="field" data-path="{html.escape(key)}"><label>{title}</label><input disabled></div>')
+        rows.append(
+            f'<div class="field" data-path="{html.escape(key)}"><label>{title}</label><input disabled></div>'
+        )
     title = html.escape(str(schema.get("title", "")))
     return f'<form class="taskform preview"><h3>{title}</h3>{"".join(rows)}</form>'
 
@@ -124,14 +139,16 @@ class StudioServer:
 
                 def fail(message):
                     body = json.dumps({"error": message}, ensure_ascii=False).encode()
-                    return self._send(HTTPStatus.UNPROCESSABLE_ENTITY, body, "application/json; charset=utf-8")
+                    return self._send(
+                        HTTPStatus.UNPROCESSABLE_ENTITY, body, "application/json; charset=utf-8"
+                    )
 
                 if record["csrf"] != CSRF_TOKEN:
                     return fail("CSRF 令牌无效")
                 try:
                     schema = json.loads(raw)["schema"]
                 except (ValueError, KeyError, TypeError):
-                    return fail("请求不是 {\"schema\": …}")
+                    return fail('请求不是 {"schema": …}')
                 record["schema"] = schema
                 if not schema.get("properties"):
                     return fail("表单没有任何字段（properties 为空）")
@@ -172,7 +189,9 @@ class StudioPage:
         self.page.on("pageerror", lambda exc: self.errors.append(f"page error: {exc}"))
         self.page.on(
             "console",
-            lambda msg: self.errors.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None,
+            lambda msg: (
+                self.errors.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None
+            ),
         )
 
     def open(self, view: str, fixture: str | None = None, ready: str | None = None):
@@ -182,14 +201,21 @@ class StudioPage:
 
     def assert_clean(self, expected_errors: tuple[str, ...] = ()):
         violations = [
-            v for v in self.page.evaluate("window.cspViolations")
-            if not (v["directive"] == "style-src-attr" and v["sample"]
-                    and any(known.startswith(v["sample"]) or v["sample"].startswith(known)
-                            for known in REFUSED_LIBRARY_STYLES))
+            v
+            for v in self.page.evaluate("window.cspViolations")
+            if not (
+                v["directive"] == "style-src-attr"
+                and v["sample"]
+                and any(
+                    known.startswith(v["sample"]) or v["sample"].startswith(known)
+                    for known in REFUSED_LIBRARY_STYLES
+                )
+            )
         ]
         assert violations == [], violations
         errors = [
-            e for e in self.errors
+            e
+            for e in self.errors
             if "Applying inline style violates" not in e and not any(x in e for x in expected_errors)
         ]
         assert errors == [], errors
@@ -312,7 +338,9 @@ def test_every_shipped_diagram_round_trips_through_the_editor_unchanged(chromium
         assert before.keys() == after.keys(), (path.name, before.keys() ^ after.keys())
         changed = [key for key in before if before[key] != after[key]]
         assert changed == [], (path.name, changed[:5])
-        assert canonical(etree.fromstring(original.encode())) == canonical(etree.fromstring(exported.encode()))
+        assert canonical(etree.fromstring(original.encode())) == canonical(
+            etree.fromstring(exported.encode())
+        )
         assert extensions_by_owner(original) == extensions_by_owner(exported), path.name
     studio.assert_clean()
     studio.close()
@@ -347,7 +375,8 @@ def _append_user_task(studio: StudioPage, after: str) -> tuple[str, str]:
         NEW_TASK,
     )
     flow_id = page.evaluate(
-        """(id) => window.studioHarness.editor.modeler.get('elementRegistry').get(id).incoming[0].id""", task_id
+        """(id) => window.studioHarness.editor.modeler.get('elementRegistry').get(id).incoming[0].id""",
+        task_id,
     )
     return task_id, flow_id
 
@@ -382,7 +411,13 @@ def test_a_process_owner_edits_home_adaptation_and_sees_the_diff(chromium, studi
     # 3. the server's validation finds the new flow without a condition: a marker on the diagram and the list
     studio.page.evaluate(
         "(problems) => window.studioHarness.editor.setProblems(problems)",
-        [{"element": flow_id, "severity": "error", "message": "分支网关“初审意见？”的这条出口没有条件，也不是默认路径"}],
+        [
+            {
+                "element": flow_id,
+                "severity": "error",
+                "message": "分支网关“初审意见？”的这条出口没有条件，也不是默认路径",
+            }
+        ],
     )
     marked = f"#canvas .djs-connection[data-element-id='{flow_id}'].studio-problem-error"
     assert page.locator(marked).count() == 1
@@ -390,8 +425,11 @@ def test_a_process_owner_edits_home_adaptation_and_sees_the_diff(chromium, studi
     page.click(f"#problems button[data-element='{flow_id}']")  # the list entry selects the flow
     assert page.locator(".bio-properties-panel-header-type").inner_text() == "顺序流"
     page.fill("#bio-properties-panel-spiff-condition-expression", CONDITION)
-    page.wait_for_function("(c) => (window.studioHarness.lastXml || '').includes(c.replace(/\"/g, '&#34;'))"
-                           " || (window.studioHarness.lastXml || '').includes(c)", arg=CONDITION)
+    page.wait_for_function(
+        "(c) => (window.studioHarness.lastXml || '').includes(c.replace(/\"/g, '&#34;'))"
+        " || (window.studioHarness.lastXml || '').includes(c)",
+        arg=CONDITION,
+    )
     studio.page.evaluate("() => window.studioHarness.editor.setProblems([])")  # validated again: clean
     assert page.locator("#canvas .studio-problem-error").count() == 0
     assert page.locator("#problems").inner_text().strip() == "没有发现问题。"
@@ -399,8 +437,13 @@ def test_a_process_owner_edits_home_adaptation_and_sees_the_diff(chromium, studi
     # the editor as a process owner sees it on a 1366x768 laptop, the new task selected
     studio.page.evaluate(
         "(p) => window.studioHarness.editor.setProblems(p)",
-        [{"element": task_id, "severity": "warning",
-          "message": f"编号 {task_id} 是自动生成的，请改为有意义的英文编号（如 home_check）"}],
+        [
+            {
+                "element": task_id,
+                "severity": "warning",
+                "message": f"编号 {task_id} 是自动生成的，请改为有意义的英文编号（如 home_check）",
+            }
+        ],
     )
     page.evaluate("window.scrollTo(0, 0)")
     studio.click_element(task_id)
@@ -416,7 +459,9 @@ def test_a_process_owner_edits_home_adaptation_and_sees_the_diff(chromium, studi
     assert new_task.get("name") == NEW_TASK
     properties = {
         p.get("name"): p.get("value")
-        for p in new_task.findall("bpmn:extensionElements/spiffworkflow:properties/spiffworkflow:property", NS)
+        for p in new_task.findall(
+            "bpmn:extensionElements/spiffworkflow:properties/spiffworkflow:property", NS
+        )
     }
     assert properties == {"formJsonSchemaFilename": NEW_FORM, "dueWorkdays": "3"}
     instructions = new_task.find("bpmn:extensionElements/spiffworkflow:instructionsForEndUser", NS)
@@ -431,9 +476,18 @@ def test_a_process_owner_edits_home_adaptation_and_sees_the_diff(chromium, studi
     before, after = by_id(shipped), by_id(exported)
     # the renamed task, the gateway and lane that gained a flow and a task, their containers; bpmn-js also
     # gives a renamed shape's DI an empty <bpmndi:BPMNLabel/> (its bounds stay)
-    expected_changes = {"township_review", "township_review_di", "township_decision", "lane_caseworker",
-                        "home_adaptation_lanes", "home_adaptation", "home_adaptation_definitions",
-                        "home_adaptation_diagram", "home_adaptation_plane", "home_adaptation_collaboration"}
+    expected_changes = {
+        "township_review",
+        "township_review_di",
+        "township_decision",
+        "lane_caseworker",
+        "home_adaptation_lanes",
+        "home_adaptation",
+        "home_adaptation_definitions",
+        "home_adaptation_diagram",
+        "home_adaptation_plane",
+        "home_adaptation_collaboration",
+    }
     unexpected = {k for k in before if before[k] != after.get(k)} - expected_changes
     assert unexpected == set()
     studio.assert_clean()
@@ -472,7 +526,10 @@ def test_a_decision_table_opens_in_the_dmn_editor_and_a_rule_is_changed(chromium
     studio.open("dmn", ready="#dmn")
     tabs = page.locator("#dmn .studio-dmn-tab").all_inner_texts()
     assert tabs == ["决策需求图", "决策表：适老化改造申请条件"]
-    assert page.locator("#dmn .studio-dmn-tab[aria-selected='true']").inner_text() == "决策表：适老化改造申请条件"
+    assert (
+        page.locator("#dmn .studio-dmn-tab[aria-selected='true']").inner_text()
+        == "决策表：适老化改造申请条件"
+    )
     table = page.locator("#dmn .tjs-table")
     assert table.is_visible()
     assert page.locator("#dmn .hit-policy .dms-label").inner_text() == "命中策略："
@@ -491,8 +548,10 @@ def test_a_decision_table_opens_in_the_dmn_editor_and_a_rule_is_changed(chromium
     page.keyboard.press("Control+A")
     page.keyboard.type('"困难家庭高龄老年人（75周岁及以上）"')
     page.locator("#dmn .decision-table-name").click()
-    page.wait_for_function("() => (window.studioHarness.lastXml || '').includes('&gt;= 75')"
-                           " && window.studioHarness.lastXml.includes('75周岁及以上')")
+    page.wait_for_function(
+        "() => (window.studioHarness.lastXml || '').includes('&gt;= 75')"
+        " && window.studioHarness.lastXml.includes('75周岁及以上')"
+    )
     exported = page.evaluate("window.studioHarness.dmn.getXml()")
     root = etree.fromstring(exported.encode())
     dmn = "{https://www.omg.org/spec/DMN/20191111/MODEL/}"
@@ -503,7 +562,10 @@ def test_a_decision_table_opens_in_the_dmn_editor_and_a_rule_is_changed(chromium
     before = by_id(dmn_path.read_text(encoding="utf-8"))
     after = by_id(exported)
     assert {k for k in before if before[k] != after.get(k)} == {
-        "advanced_age_age", "advanced_age_eligibility_basis", "advanced_age", "adaptation_eligibility_table",
+        "advanced_age_age",
+        "advanced_age_eligibility_basis",
+        "advanced_age",
+        "adaptation_eligibility_table",
         "adaptation_eligibility",
         "adaptation_eligibility_definitions",
     }
@@ -519,10 +581,22 @@ def test_validation_problems_are_listed_and_marked_and_lead_to_their_element(chr
     page = studio.page
     studio.open("editor", "problems", ready="#canvas")
     problems = [
-        {"element": "township_decision", "severity": "error", "message": "分支网关“初审意见？”有一条出口没有条件，也不是默认路径"},
+        {
+            "element": "township_decision",
+            "severity": "error",
+            "message": "分支网关“初审意见？”有一条出口没有条件，也不是默认路径",
+        },
         {"element": "archive_household_file", "severity": "warning", "message": "用户任务没有表单"},
-        {"element": "archive_household_file", "severity": "error", "message": "代码挂接的任务缺少“归档人”字段"},
-        {"element": "verify_documents", "severity": "error", "message": "流程代码挂接的任务 verify_documents 已被删除或改名"},
+        {
+            "element": "archive_household_file",
+            "severity": "error",
+            "message": "代码挂接的任务缺少“归档人”字段",
+        },
+        {
+            "element": "verify_documents",
+            "severity": "error",
+            "message": "流程代码挂接的任务 verify_documents 已被删除或改名",
+        },
         {"element": None, "severity": "warning", "message": "泳道“施工单位”不是系统中的角色"},
         {"severity": "bogus", "message": 42},  # malformed input from a server: shown as an error, not a crash
     ]
@@ -530,7 +604,9 @@ def test_validation_problems_are_listed_and_marked_and_lead_to_their_element(chr
     assert page.locator("#problems .studio-problems-summary").inner_text() == "4 个错误，2 个警告"
     assert page.locator("#canvas [data-element-id='township_decision'].studio-problem-error").count() == 1
     # an element with an error and a warning is marked as an error, once
-    assert page.locator("#canvas [data-element-id='archive_household_file'].studio-problem-error").count() == 1
+    assert (
+        page.locator("#canvas [data-element-id='archive_household_file'].studio-problem-error").count() == 1
+    )
     assert page.locator("#canvas .studio-problem-badge").count() == 2
     missing = page.locator("#problems button[data-element='verify_documents']")
     assert "图中已没有此元素" in missing.inner_text() and missing.is_disabled()
@@ -546,11 +622,18 @@ def test_validation_problems_are_listed_and_marked_and_lead_to_their_element(chr
     canvas = page.locator("#canvas").bounding_box()
     assert canvas["x"] <= box["x"] and box["x"] + box["width"] <= canvas["x"] + canvas["width"]
     # the badge's tooltip names both problems
-    title = page.locator("#canvas [data-container-id='archive_household_file'] .studio-problem-badge").get_attribute("title")
+    title = page.locator(
+        "#canvas [data-container-id='archive_household_file'] .studio-problem-badge"
+    ).get_attribute("title")
     assert "警告：用户任务没有表单" in title and "错误：代码挂接的任务缺少“归档人”字段" in title
 
     page.evaluate("() => window.studioHarness.editor.setProblems([])")
-    assert page.locator("#canvas .studio-problem-badge, #canvas .studio-problem-error, #canvas .studio-problem-warning").count() == 0
+    assert (
+        page.locator(
+            "#canvas .studio-problem-badge, #canvas .studio-problem-error, #canvas .studio-problem-warning"
+        ).count()
+        == 0
+    )
     studio.assert_clean()
     studio.close()
 
@@ -608,7 +691,10 @@ def test_the_form_editor_preview_follows_the_json(chromium, studio_server):
     page.keyboard.press("Control+A")
     page.keyboard.insert_text('{"type": "object", "title": "空表单", "properties": {}}')
     page.wait_for_selector("#form-preview[data-state='failed']")
-    assert page.locator("#form-preview .studio-form-status").inner_text() == "预览失败：表单没有任何字段（properties 为空）"
+    assert (
+        page.locator("#form-preview .studio-form-status").inner_text()
+        == "预览失败：表单没有任何字段（properties 为空）"
+    )
     studio.assert_clean(expected_errors=("status of 422",))  # the browser logs the refused preview
     studio.close()
 
@@ -633,7 +719,9 @@ def test_the_panel_edits_what_the_engine_reads(chromium, studio_server):
         return page.locator(f"#bio-properties-panel-{entry}")
 
     def saved(text):  # the panel writes after a short debounce: wait until the diagram has it
-        page.wait_for_function("(t) => (window.studioHarness.lastXml || '').includes(t)", arg=html.escape(text, quote=False))
+        page.wait_for_function(
+            "(t) => (window.studioHarness.lastXml || '').includes(t)", arg=html.escape(text, quote=False)
+        )
 
     # lane: the role it stands for, chosen from the system's roles
     select("lane_provider")
@@ -649,12 +737,16 @@ def test_the_panel_edits_what_the_engine_reads(chromium, studio_server):
 
     # script task: its one statement; and a pre-script on it
     select("price_plan")
-    assert field("spiff-script-text").input_value() == "plan_summary = price_adaptation_plan(plan, subsidy_cap)"
+    assert (
+        field("spiff-script-text").input_value() == "plan_summary = price_adaptation_plan(plan, subsidy_cap)"
+    )
     field("spiff-script-text").fill("plan_summary = price_adaptation_plan(plan, subsidy_cap, county)")
     saved("price_adaptation_plan(plan, subsidy_cap, county)")
     # leaving the text box resizes it; a header clicked in that same moment would move under the pointer
     field("spiff-script-text").blur()
-    page.locator("[data-group-id='group-spiff-pre-post-scripts'] .bio-properties-panel-group-header-title").click()
+    page.locator(
+        "[data-group-id='group-spiff-pre-post-scripts'] .bio-properties-panel-group-header-title"
+    ).click()
     expect(field("spiff-pre-script")).to_be_visible()
     field("spiff-pre-script").fill('county = "410825"')
     saved('county = "410825"')
@@ -683,7 +775,9 @@ def test_the_panel_edits_what_the_engine_reads(chromium, studio_server):
     select("township_sent_back")
     assert field("spiff-condition-expression").input_value() == 'decision == "send_back"'
     page.locator("[data-entry-id='spiff-default-flow'] label").click()
-    page.wait_for_function("() => (window.studioHarness.lastXml || '').includes('default=\"township_sent_back\"')")
+    page.wait_for_function(
+        "() => (window.studioHarness.lastXml || '').includes('default=\"township_sent_back\"')"
+    )
 
     root = etree.fromstring(studio.xml().encode())
 
@@ -693,11 +787,19 @@ def test_the_panel_edits_what_the_engine_reads(chromium, studio_server):
 
     ext = "bpmn:extensionElements/spiffworkflow:"
     assert one("//bpmn:lane[@id='lane_provider']").get("name") == "养老机构 (facility_admin)"
-    assert one(f"//bpmn:businessRuleTask[@id='check_eligibility']/{ext}calledDecisionId").text == "adaptation_subsidy_cap"
+    assert (
+        one(f"//bpmn:businessRuleTask[@id='check_eligibility']/{ext}calledDecisionId").text
+        == "adaptation_subsidy_cap"
+    )
     price = one("//bpmn:scriptTask[@id='price_plan']")
-    assert price.find("bpmn:script", NS).text == "plan_summary = price_adaptation_plan(plan, subsidy_cap, county)"
+    assert (
+        price.find("bpmn:script", NS).text
+        == "plan_summary = price_adaptation_plan(plan, subsidy_cap, county)"
+    )
     assert price.find(f"{ext}preScript", NS).text == 'county = "410825"'
-    payload = one(f"//bpmn:intermediateThrowEvent[@id='plan_refused']/bpmn:messageEventDefinition/{ext}messagePayload")
+    payload = one(
+        f"//bpmn:intermediateThrowEvent[@id='plan_refused']/bpmn:messageEventDefinition/{ext}messagePayload"
+    )
     assert payload.text == '{"summary": plan_summary}'
     assert one(f"//bpmn:receiveTask[@id='public_notice']/{ext}messageVariable").text == "objection"
     assert one("//bpmn:timerEventDefinition[@id='notice_period_timer']/bpmn:timeDuration").text == '"P10D"'
