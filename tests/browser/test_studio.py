@@ -119,6 +119,8 @@ class StudioServer:
                     return self._file(HARNESS, path.removeprefix("/harness/"))
                 if path.startswith("/studio/dist/"):
                     return self._file(DIST, path.removeprefix("/studio/dist/"))
+                if path == "/favicon.ico":
+                    return self._send(HTTPStatus.NO_CONTENT, b"", "image/x-icon")
                 if path == "/static/app.css":
                     return self._file(STATIC, "app.css")
                 if path.startswith("/fixtures/"):
@@ -194,8 +196,8 @@ class StudioPage:
             ),
         )
 
-    def open(self, view: str, fixture: str | None = None, ready: str | None = None):
-        self.page.goto(f"/harness/harness.html?view={view}&fixture={fixture or view}")
+    def open(self, view: str, fixture: str | None = None, ready: str | None = None, lang: str = "zh"):
+        self.page.goto(f"/harness/harness.html?view={view}&fixture={fixture or view}&lang={lang}")
         if ready:
             self.page.wait_for_selector(f"{ready}[data-ready='1']")
 
@@ -811,5 +813,29 @@ def test_the_panel_edits_what_the_engine_reads(chromium, studio_server):
     assert after["public_notice"] == before["public_notice"]
     untouched = set(before) - {"check_eligibility", "price_plan", "plan_refused_message"}
     assert {k: after.get(k) for k in untouched} == {k: before[k] for k in untouched}
+    studio.assert_clean()
+    studio.close()
+
+
+@needs_chromium
+def test_people_who_chose_english_get_the_studio_in_english(chromium, studio_server):
+    editor_fixture(studio_server, "english", BPMN / "home_adaptation" / "home_adaptation.bpmn")
+    studio = StudioPage(chromium, studio_server)
+    page = studio.page
+    studio.open("editor", "english", ready="#canvas", lang="en")
+    assert (
+        page.locator(".djs-palette [data-action='create.task']").get_attribute("aria-label") == "Create task"
+    )
+    assert page.evaluate("(id) => window.studioHarness.editor.focusElement(id)", "township_review")
+    expect(
+        page.locator("[data-group-id='group-spiff-form'] .bio-properties-panel-group-header-title")
+    ).to_have_text("Form")
+    assert page.locator("label[for='bio-properties-panel-spiff-due-workdays']").inner_text() == (
+        "Time limit (working days)"
+    )
+    page.evaluate(
+        "() => window.studioHarness.editor.setProblems([{element: 'township_review', severity: 'warning', message: 'x'}])"
+    )
+    assert page.locator("#problems .studio-problems-summary").inner_text() == "Errors: 0, warnings: 1"
     studio.assert_clean()
     studio.close()

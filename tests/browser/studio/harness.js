@@ -5,6 +5,8 @@
   var view = params.get('view') || 'editor';
   var fixture = params.get('fixture') || view;
   var studio = window.EldercareStudio;
+  // The app renders <html lang="en"> for people who chose English; the components follow it.
+  if (params.get('lang') === 'en') document.documentElement.lang = 'en';
   window.studioHarness = { view: view };
 
   function show(id, title) {

@@ -45,14 +45,6 @@ const PROPERTY_LABELS = {
   'bpmn:TimerEventDefinition': '定时',
   'bpmn:MessageEventDefinition': '消息',
 };
-const EN_PROPERTY_LABELS = {
-  名称: 'name', 编号: 'id', 条件: 'condition', 默认路径: 'default flow', 脚本: 'script', 连线起点: 'flow source',
-  连线终点: 'flow target', 消息: 'message', 调用的流程: 'called process', 附着的任务: 'attached to',
-  是否中断: 'interrupting', 事件定义: 'event definition', 泳道中的元素: 'lane members', 说明文档: 'documentation',
-  '循环/多实例': 'loop / multi-instance', 办理说明: 'instructions', 调用的决策表: 'decision table',
-  前置脚本: 'pre-script', 后置脚本: 'post-script', 消息内容: 'message payload', 消息变量: 'message variable',
-  定时: 'timer',
-};
 
 function isDi(element) {
   return !!element && typeof element.$instanceOf === 'function' &&
@@ -119,16 +111,11 @@ function describePath(path, property) {
   return path.length ? `${path[0].$type}` : property;
 }
 
-function propertyLabel(key, translate, lang) {
-  let label;
-  if (key.startsWith('spiffworkflow:Property:')) {
-    label = key.slice('spiffworkflow:Property:'.length);
-  } else {
-    const base = key.replace(/\[\d+\]$/, '');
-    label = PROPERTY_LABELS[base] || (base === 'extensionElements' ? '扩展属性' : base);
-    if (lang === 'en') label = EN_PROPERTY_LABELS[label] || (label === '扩展属性' ? 'extensions' : label);
-  }
-  return label;
+function propertyLabel(key, translate) {
+  if (key.startsWith('spiffworkflow:Property:')) return key.slice('spiffworkflow:Property:'.length);
+  const base = key.replace(/\[\d+\]$/, '');
+  if (PROPERTY_LABELS[base]) return translate(PROPERTY_LABELS[base]);
+  return base === 'extensionElements' ? translate('扩展属性') : base;
 }
 
 function typeLabel(type, translate) {
@@ -141,7 +128,7 @@ function displayName(model) {
 }
 
 /** The changes as a flat list for the page, in a stable order. */
-export function describeChanges(changes, translate, lang) {
+export function describeChanges(changes, translate) {
   const entries = [];
   KIND_ORDER.forEach((kind) => {
     const bucket = changes[`_${kind}`] || {};
@@ -153,7 +140,7 @@ export function describeChanges(changes, translate, lang) {
         const attrs = value.attrs || {};
         const seen = new Set();
         Object.keys(attrs).forEach((key) => {
-          const label = propertyLabel(key, translate, lang);
+          const label = propertyLabel(key, translate);
           if (seen.has(label)) return;
           seen.add(label);
           const { oldValue, newValue } = attrs[key];
@@ -206,7 +193,7 @@ export async function diagramDiff(leftEl, rightEl, listEl, options = {}) {
   }
 
   const changes = diff(left.getDefinitions(), right.getDefinitions(), new DetailedChangeHandler());
-  const entries = describeChanges(changes, translate, lang);
+  const entries = describeChanges(changes, translate);
 
   function mark(viewer, id, marker) {
     const registry = viewer.get('elementRegistry');
