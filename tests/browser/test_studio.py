@@ -600,16 +600,23 @@ def test_validation_problems_are_listed_and_marked_and_lead_to_their_element(chr
             "message": "流程代码挂接的任务 verify_documents 已被删除或改名",
         },
         {"element": None, "severity": "warning", "message": "泳道“施工单位”不是系统中的角色"},
+        {
+            "element": "township_review",
+            "severity": "warning",
+            "message": '<img src=x id="injected">名称含尖括号',
+        },
         {"severity": "bogus", "message": 42},  # malformed input from a server: shown as an error, not a crash
     ]
     page.evaluate("(p) => window.studioHarness.editor.setProblems(p)", problems)
-    assert page.locator("#problems .studio-problems-summary").inner_text() == "4 个错误，2 个警告"
+    assert page.locator("#problems .studio-problems-summary").inner_text() == "4 个错误，3 个警告"
+    assert page.locator("#injected").count() == 0  # a message is text, never markup
+    assert '<img src=x id="injected">名称含尖括号' in page.locator("#problems").inner_text()
     assert page.locator("#canvas [data-element-id='township_decision'].studio-problem-error").count() == 1
     # an element with an error and a warning is marked as an error, once
     assert (
         page.locator("#canvas [data-element-id='archive_household_file'].studio-problem-error").count() == 1
     )
-    assert page.locator("#canvas .studio-problem-badge").count() == 2
+    assert page.locator("#canvas .studio-problem-badge").count() == 3
     missing = page.locator("#problems button[data-element='verify_documents']")
     assert "图中已没有此元素" in missing.inner_text() and missing.is_disabled()
     assert page.locator("#problems li", has_text="整个流程").count() == 2
@@ -837,5 +844,27 @@ def test_people_who_chose_english_get_the_studio_in_english(chromium, studio_ser
         "() => window.studioHarness.editor.setProblems([{element: 'township_review', severity: 'warning', message: 'x'}])"
     )
     assert page.locator("#problems .studio-problems-summary").inner_text() == "Errors: 0, warnings: 1"
+    studio.assert_clean()
+    studio.close()
+
+
+@needs_chromium
+def test_a_file_that_is_not_bpmn_is_refused_in_chinese_and_the_editor_goes_on(chromium, studio_server):
+    editor_fixture(studio_server, "broken", BPMN / "home_adaptation" / "home_adaptation.bpmn")
+    studio = StudioPage(chromium, studio_server)
+    page = studio.page
+    studio.open("editor", "broken", ready="#canvas")
+    refused = page.evaluate(
+        """async () => {
+            try { await window.studioHarness.editor.importXml('<bpmn:definitions><unclosed>'); return null; }
+            catch (error) { return String(error.message); }
+        }"""
+    )
+    assert refused
+    assert page.locator("#canvas .studio-error").inner_text().startswith("流程图无法打开：")
+    shipped = (BPMN / "visiting_care" / "visiting_care.bpmn").read_text(encoding="utf-8")
+    page.evaluate("(xml) => window.studioHarness.editor.importXml(xml)", shipped)
+    assert page.locator("#canvas .studio-error").count() == 0
+    assert page.locator("#canvas [data-element-id='visiting_care_participant']").count() == 1
     studio.assert_clean()
     studio.close()

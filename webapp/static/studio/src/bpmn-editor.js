@@ -7,7 +7,7 @@ import spiffworkflowDescriptor from './spiffworkflow.json';
 import SpiffworkflowPropertiesModule from './properties';
 import { pageLanguage, translateModule, translator } from './i18n';
 import { createProblemView } from './problems';
-import { debounce, requireElement, showError } from './util';
+import { clearError, debounce, requireElement, showError } from './util';
 
 const CHANGE_DELAY_MS = 400;
 // Below this zoom the labels cannot be read: open a wide diagram at this zoom, at its start, instead.
@@ -74,6 +74,7 @@ export function bpmnEditor(canvasEl, panelEl, options = {}) {
   async function importXml(xml) {
     try {
       const result = await modeler.importXML(xml);
+      clearError(canvasEl);
       showDiagram(modeler.get('canvas'));
       canvasEl.dataset.ready = '1';
       problems.show(lastProblems);

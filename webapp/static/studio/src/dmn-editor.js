@@ -3,7 +3,7 @@
 import DmnModeler from 'dmn-js/lib/Modeler';
 
 import { pageLanguage, translateModule, translator } from './i18n';
-import { debounce, requireElement, showError } from './util';
+import { clearError, debounce, requireElement, showError } from './util';
 
 const CHANGE_DELAY_MS = 400;
 
@@ -97,6 +97,7 @@ export function dmnEditor(el, options = {}) {
   async function importXml(xml) {
     try {
       const result = await modeler.importXML(xml);
+      clearError(el);
       // A process owner comes to change the rules: show the first decision table rather than the diagram.
       const table = modeler.getViews().find((view) => view.type === 'decisionTable');
       if (table) await modeler.open(table);
