@@ -57,13 +57,13 @@ export function dmnEditor(el, options = {}) {
     if (typeof options.onChange === 'function') options.onChange(await getXml());
   }, CHANGE_DELAY_MS);
 
-  // Each view has its own command stack; listen on whichever is active.
-  let listened = null;
+  // Each view has its own viewer and command stack: listen on each one once, when it is first shown.
+  const listened = new WeakSet();
   function listenToActiveViewer() {
     const viewer = modeler.getActiveViewer();
-    if (!viewer || viewer === listened) return;
+    if (!viewer || listened.has(viewer)) return;
     viewer.on('elements.changed', notify);
-    listened = viewer;
+    listened.add(viewer);
   }
 
   function renderTabs() {
