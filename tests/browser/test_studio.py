@@ -868,3 +868,43 @@ def test_a_file_that_is_not_bpmn_is_refused_in_chinese_and_the_editor_goes_on(ch
     assert page.locator("#canvas [data-element-id='visiting_care_participant']").count() == 1
     studio.assert_clean()
     studio.close()
+
+
+@needs_chromium
+def test_the_diff_names_what_changed_inside_an_element(chromium, studio_server):
+    """A new county version that changes a form file, a decision table, a condition and a timer: each element
+    is listed as changed with what changed in it; two equal versions say so."""
+    old = (BPMN / "home_adaptation" / "home_adaptation.bpmn").read_text(encoding="utf-8")
+    new = (
+        old.replace('value="township_review.json"', 'value="township_review_2027.json"')
+        .replace(
+            ">adaptation_eligibility</spiffworkflow:calledDecisionId>",
+            ">eligibility_2027</spiffworkflow:calledDecisionId>",
+        )
+        .replace(
+            'decision == "send_back"</bpmn:conditionExpression>',
+            'decision in ("send_back", "incomplete")</bpmn:conditionExpression>',
+            1,
+        )
+        .replace("adaptation_notice_period()", '"P7D"')
+    )
+    assert new.count("2027") == 2 and '"P7D"' in new and "incomplete" in new
+    studio_server.fixtures["diff-inside"] = {"title": "", "oldXml": old, "newXml": new}
+    studio_server.fixtures["diff-same"] = {"title": "", "oldXml": old, "newXml": old}
+    studio = StudioPage(chromium, studio_server)
+    page = studio.page
+    studio.open("diff", "diff-inside")
+    page.wait_for_selector("#diff-new[data-ready='1']")
+    entries = {e["id"]: (e["kind"], e["details"]) for e in page.evaluate("window.studioHarness.diff.entries")}
+    assert entries == {
+        "township_review": ("changed", ["表单文件"]),
+        "check_eligibility": ("changed", ["调用的决策表"]),
+        "township_sent_back": ("changed", ["条件"]),
+        "notice_period_ends": ("changed", ["定时"]),
+    }
+    assert page.locator("#diff-old .studio-diff-changed").count() == 4
+    studio.open("diff", "diff-same")
+    page.wait_for_selector("#diff-new[data-ready='1']")
+    assert page.locator("#diff-list").inner_text().strip() == "两个版本的流程图相同。"
+    studio.assert_clean()
+    studio.close()

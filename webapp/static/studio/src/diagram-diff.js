@@ -68,13 +68,19 @@ class DetailedChangeHandler extends ChangeHandler {
     return null;
   }
 
-  _recordInside(model, property, newValue, oldValue) {
+  // `element` is the extension element added or removed as a whole: the differ matches elements without an
+  // id by their whole content, so a changed form file shows as one <spiffworkflow:properties> removed and
+  // another added. Both halves are kept under one key (old from the removal, new from the addition).
+  _recordInside(model, property, newValue, oldValue, element) {
     const owner = this._owner(model);
     if (!owner) return false;
-    const key = describePath(owner.path, property);
+    const key = describePath(element ? [...owner.path, element] : owner.path, property);
     const id = this._computeChangeId(owner.element);
     if (!this._changed[id]) this._changed[id] = { model: owner.element, attrs: {} };
-    this._changed[id].attrs[key] = { oldValue, newValue };
+    const change = this._changed[id].attrs[key] || {};
+    if (!element || oldValue != null) change.oldValue = oldValue;
+    if (!element || newValue != null) change.newValue = newValue;
+    this._changed[id].attrs[key] = change;
     return true;
   }
 
@@ -87,13 +93,13 @@ class DetailedChangeHandler extends ChangeHandler {
 
   added(model, property, element, idx) {
     if (!this._isTracked(element) && !this._isTracked(model) && !isDi(model) &&
-        this._recordInside(model, property, element, null)) return;
+        this._recordInside(model, property, element, null, element)) return;
     super.added(model, property, element, idx);
   }
 
   removed(model, property, element, idx) {
     if (!this._isTracked(element) && !this._isTracked(model) && !isDi(model) &&
-        this._recordInside(model, property, null, element)) return;
+        this._recordInside(model, property, null, element, element)) return;
     super.removed(model, property, element, idx);
   }
 }
@@ -103,6 +109,7 @@ function describePath(path, property) {
   for (let i = path.length - 1; i >= 0; i -= 1) {
     const part = path[i];
     if (part.$type === 'spiffworkflow:Property') return `spiffworkflow:Property:${part.name}`;
+    if (part.$type === 'spiffworkflow:Properties') return 'spiffworkflow:Properties';
     if (PROPERTY_LABELS[part.$type]) return part.$type;
   }
   const top = path[0];
@@ -111,8 +118,32 @@ function describePath(path, property) {
   return path.length ? `${path[0].$type}` : property;
 }
 
+const NAMED_PROPERTIES = {
+  formJsonSchemaFilename: '表单文件',
+  formUiSchemaFilename: '表单界面文件',
+  dueWorkdays: '办理时限',
+};
+
+function namedPropertyLabel(name, translate) {
+  return NAMED_PROPERTIES[name] ? translate(NAMED_PROPERTIES[name]) : name;
+}
+
+/** The names of the spiffworkflow:property entries that differ between two <spiffworkflow:properties>. */
+function changedPropertyNames(oldHolder, newHolder) {
+  const values = (holder) => {
+    const found = new Map();
+    ((holder && holder.properties) || []).forEach((property) => found.set(property.name, property.value));
+    return found;
+  };
+  const before = values(oldHolder);
+  const after = values(newHolder);
+  return [...new Set([...before.keys(), ...after.keys()])].filter((name) => before.get(name) !== after.get(name));
+}
+
 function propertyLabel(key, translate) {
-  if (key.startsWith('spiffworkflow:Property:')) return key.slice('spiffworkflow:Property:'.length);
+  if (key.startsWith('spiffworkflow:Property:')) {
+    return namedPropertyLabel(key.slice('spiffworkflow:Property:'.length), translate);
+  }
   const base = key.replace(/\[\d+\]$/, '');
   if (PROPERTY_LABELS[base]) return translate(PROPERTY_LABELS[base]);
   return base === 'extensionElements' ? translate('扩展属性') : base;
@@ -140,6 +171,14 @@ export function describeChanges(changes, translate) {
         const attrs = value.attrs || {};
         const seen = new Set();
         Object.keys(attrs).forEach((key) => {
+          if (key === 'spiffworkflow:Properties') {
+            changedPropertyNames(attrs[key].oldValue, attrs[key].newValue).forEach((name) => {
+              const label = namedPropertyLabel(name, translate);
+              if (!seen.has(label)) entry.details.push(label);
+              seen.add(label);
+            });
+            return;
+          }
           const label = propertyLabel(key, translate);
           if (seen.has(label)) return;
           seen.add(label);
