@@ -30,7 +30,13 @@ BPMN = ROOT / "bpmn"
 INTEROP = Path(  # SpiffWorkflow's own tutorial models, found as tests/unit/engine/conftest.py finds them
     os.environ.get("ELDERCARE_INTEROP_DIR", ROOT.parent / "shared" / "interop" / "spiff-example-cli")
 )
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+# The README's screenshots are refreshed on request (they change with every run: new elements get new
+# ids); otherwise they go with the other test artifacts.
+SCREENSHOTS = (
+    ROOT / "docs" / "screenshots"
+    if os.environ.get("ELDERCARE_DOC_SCREENSHOTS") == "1"
+    else ROOT / "test-artifacts" / "studio"
+)
 CSP = (
     "default-src 'self'; script-src 'self' 'report-sample'; style-src 'self' 'report-sample'; img-src 'self' data:; "
     "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
@@ -174,6 +180,7 @@ class StudioServer:
 def studio_server():
     if not (DIST / "studio.js").is_file():
         pytest.fail("webapp/static/studio/dist/ is missing: run `npm run build` (scripts/setup.sh does it)")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with StudioServer() as server:
         yield server
 
@@ -449,7 +456,6 @@ def test_a_process_owner_edits_home_adaptation_and_sees_the_diff(chromium, studi
     )
     page.evaluate("window.scrollTo(0, 0)")
     studio.click_element(task_id)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "studio-editor.png"))
 
     # 4. the exported XML: what changed, and every other element exactly as shipped
