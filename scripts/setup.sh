@@ -20,6 +20,7 @@ if [ -f package.json ]; then
     echo "npm is needed for the diagram viewer (bpmn-js); install Node.js/npm first" >&2; exit 1
   fi
   if [ -f package-lock.json ]; then npm ci --silent --no-audit --no-fund; else npm install --silent --no-audit --no-fund; fi
+  npm run --silent build  # the studio's bundle: webapp/static/studio/dist/ (about a second)
 fi
 
 # Install Debian packages by name when a command is missing (root, or sudo without a password).

@@ -1,0 +1,6 @@
+import SpiffworkflowPropertiesProvider from './SpiffworkflowPropertiesProvider';
+
+export default {
+  __init__: ['spiffworkflowPropertiesProvider'],
+  spiffworkflowPropertiesProvider: ['type', SpiffworkflowPropertiesProvider],
+};
