@@ -207,6 +207,7 @@ def login():
         str(payload.get("username") or ""),
         str(payload.get("password") or ""),
         ttl=timedelta(hours=hours),
+        address=request.remote_addr,
     )
     return {"token": secret, "token_type": "Bearer", "expires_at": _iso(record.expires_at)}
 

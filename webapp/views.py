@@ -21,10 +21,10 @@ from werkzeug.exceptions import HTTPException
 
 from workflows import clock
 from workflows.config import REPO_ROOT
-from workflows.errors import DomainError
+from workflows.errors import DomainError, PermissionDenied
 from workflows.models import User
 
-from . import auth, db, forms, i18n, undo
+from . import auth, db, forms, i18n, office, undo
 from .i18n import _
 
 csrf = CSRFProtect()
@@ -102,6 +102,8 @@ def init_app(app: Flask) -> None:
     def _domain_error(exc: DomainError):
         if not exc.keeps_writes:
             undo()
+        if isinstance(exc, PermissionDenied):
+            office.log_denial(exc.message)  # after the undo: the refusal itself is kept
         if request.path.startswith("/api/"):
             response = jsonify(message=exc.message, field_errors=exc.field_errors)
             if exc.status == 401:
