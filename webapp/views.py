@@ -32,7 +32,10 @@ login_manager = LoginManager()
 # Endpoints anyone may reach; every other page needs a signed-in person (the API checks its own tokens).
 PUBLIC_ENDPOINTS = {"auth.login", "auth.language", "static", "vendor", "healthz", "favicon"}
 # Files of npm packages the pages use, served from node_modules (never committed) by an allow-list.
-VENDOR = {"bpmn-js": REPO_ROOT / "node_modules" / "bpmn-js" / "dist"}
+VENDOR = {
+    "bpmn-js": REPO_ROOT / "node_modules" / "bpmn-js" / "dist",
+    "chart.js": REPO_ROOT / "node_modules" / "chart.js" / "dist",
+}
 
 
 def init_app(app: Flask) -> None:
@@ -92,9 +95,18 @@ def init_app(app: Flask) -> None:
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
 
-    from . import api, cases, elders, inbox
+    from . import (
+        api,
+        api_lists,  # noqa: F401  (declares its routes on api.bp, so before the registration)
+        auditing,
+        caselist,
+        cases,
+        elders,
+        inbox,
+        supervision,
+    )
 
-    for module in (auth, inbox, cases, elders, api):
+    for module in (auth, inbox, cases, caselist, elders, supervision, auditing, api):
         app.register_blueprint(module.bp)
     csrf.exempt(api.bp)  # bearer tokens, never cookies: nothing for a forged form to ride on
 

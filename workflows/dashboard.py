@@ -481,7 +481,7 @@ def _year_span(first_year: int, last_year: int) -> tuple[datetime, datetime]:
     )
 
 
-def _completed_adaptations(session: Session, area: str, start: datetime, end: datetime):
+def completed_adaptations(session: Session, area: str, start: datetime, end: datetime):
     return session.execute(
         select(Case.id, Case.elder_id, Case.area_code, Case.ended_at, Case.data)
         .where(
@@ -495,7 +495,7 @@ def _completed_adaptations(session: Session, area: str, start: datetime, end: da
     ).all()
 
 
-def _paid(data_text: str) -> Decimal | None:
+def paid_subsidy(data_text: str) -> Decimal | None:
     """The subsidy paid on a completed adaptation case, or None when it ended without works."""
     data = json.loads(data_text or "{}")
     if "paid_amount" not in data:
@@ -513,8 +513,8 @@ def adaptation_figures(
     plan_start, plan_end = _year_span(first_year, last_year)
     done_year = done_plan = refused_year = 0
     subsidy_year = subsidy_plan = Decimal("0.00")
-    for row in _completed_adaptations(session, area, start, end):
-        paid = _paid(row.data)
+    for row in completed_adaptations(session, area, start, end):
+        paid = paid_subsidy(row.data)
         in_year = year_start <= row.ended_at < year_end
         if paid is None:
             refused_year += in_year
@@ -558,7 +558,7 @@ def adaptation_households(
     """The households whose adaptation was completed and paid in the years (the list behind the figure)."""
     scope = scope_of(actor, area)
     start, end = _year_span(first_year, last_year)
-    rows = _completed_adaptations(session, scope, start, end)
+    rows = completed_adaptations(session, scope, start, end)
     people = (
         {
             r[0]: (r[1], r[2])
@@ -573,7 +573,7 @@ def adaptation_households(
     )
     out = []
     for r in rows:
-        paid = _paid(r.data)
+        paid = paid_subsidy(r.data)
         if paid is None:
             continue
         name, number = people.get(r.elder_id, ("", ""))

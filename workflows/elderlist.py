@@ -111,6 +111,7 @@ class ElderRow:
     id_number: str  # full; pages show `id_number_masked`
     phone: str | None
     sex: str
+    birth_date: date
     age: int
     area_code: str
     area_path: str
@@ -244,6 +245,7 @@ def _rows(session: Session, found, today: date) -> list[ElderRow]:
                 id_number=e.id_number,
                 phone=e.phone,
                 sex=e.sex.value,
+                birth_date=e.birth_date,
                 age=e.age_on(today),
                 area_code=e.residence_area_code,
                 area_path=paths.get(e.residence_area_code, e.residence_area_code),
