@@ -26,6 +26,7 @@ from .listing import (
     check_order,
     day_after,
     day_start,
+    explain,
     pages,
     require_within,
 )
@@ -428,4 +429,4 @@ def check_filter_against(opts: CaseListOptions, flt: CaseFilter) -> None:
     elif flt.version is not None and flt.version not in opts.versions.get(flt.process, []):
         errors["version"] = f"该业务没有第 {flt.version} 版"
     if errors:
-        raise ValidationFailed("查询条件有误", field_errors=errors)
+        raise ValidationFailed(explain("查询条件有误", errors), field_errors=errors)

@@ -115,7 +115,12 @@ class Args:
 
     def check(self, message: str = "查询条件有误") -> None:
         if self.errors:
-            raise ValidationFailed(message, field_errors=dict(self.errors))
+            raise ValidationFailed(explain(message, self.errors), field_errors=dict(self.errors))
+
+
+def explain(message: str, errors: dict[str, str]) -> str:
+    """A refusal that names each parameter and what is wrong with it (a page shows only the message)."""
+    return f"{message}：" + "；".join(f"{name} {problem}" for name, problem in errors.items())
 
 
 def check_order(args: Args, first: str, last: str, a: date | None, b: date | None) -> None:
