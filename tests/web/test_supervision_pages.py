@@ -104,7 +104,9 @@ def test_a_township_caseworker_never_sees_another_townships_cases(browsers, api,
 def test_case_list_filters_paging_and_bad_input(browsers, api, two_townships):
     mine = two_townships["xiangyun"]["id"]
     one = api["approver"].get("/api/cases?per_page=1&page=2").json
-    assert one["per_page"] == 1 and one["page"] == 2 and len(one["items"]) == 1 and one["pages"] == one["total"]
+    assert (
+        one["per_page"] == 1 and one["page"] == 2 and len(one["items"]) == 1 and one["pages"] == one["total"]
+    )
     step = api["caseworker"].get("/api/cases?process=home_care&step=township_review&status=running").json
     assert mine in {i["id"] for i in step["items"]}
     assert api["caseworker"].get(f"/api/cases?q=%23{mine}").json["items"][0]["id"] == mine
@@ -152,8 +154,15 @@ def test_the_dashboard_shows_a_caseworker_only_their_township(browsers, api, two
         assert browsers[role].get("/dashboard").status_code == 403, role
     assert browsers["approver"].get("/dashboard?month=2025-13").status_code == 422
     # Every figure's list opens for the county.
-    for url in ("/dashboard/visits?period=week", "/dashboard/visits?period=month", "/dashboard/waitlist?tier=special",
-                "/dashboard/services", "/dashboard/adaptations", "/dashboard/facilities", "/reports/monthly"):
+    for url in (
+        "/dashboard/visits?period=week",
+        "/dashboard/visits?period=month",
+        "/dashboard/waitlist?tier=special",
+        "/dashboard/services",
+        "/dashboard/adaptations",
+        "/dashboard/facilities",
+        "/reports/monthly",
+    ):
         assert browsers["approver"].get(url).status_code == 200, url
 
 
@@ -187,7 +196,14 @@ def test_exports_read_back_masked_per_role_and_audited(browsers, two_townships, 
 
 def test_monthly_report_and_dashboard_workbooks(browsers):
     book = _workbook(browsers["approver"].get("/reports/monthly.xlsx"))
-    assert book.sheetnames == ["分区汇总", "目标完成情况", "分散供养特困周探访", "六助服务", "公办机构轮候", "能力评估"]
+    assert book.sheetnames == [
+        "分区汇总",
+        "目标完成情况",
+        "分散供养特困周探访",
+        "六助服务",
+        "公办机构轮候",
+        "能力评估",
+    ]
     summary = book["分区汇总"]
     headers = _header_row(summary, "区划")
     assert headers[:4] == ["区划", "探访关爱对象（人）", "本月已探访（人）", "月探访率"]
@@ -205,7 +221,9 @@ def test_the_auditor_finds_a_tampered_event_and_reads_the_sign_in_log(browsers, 
     auditor = browsers["auditor"]
     assert "完整" in auditor.get(f"/audit/cases/{case_id}").text
     with session_factory(web_db[2]).begin() as s:
-        s.execute(update(CaseEvent).where(CaseEvent.case_id == case_id, CaseEvent.seq == 1).values(comment="x"))
+        s.execute(
+            update(CaseEvent).where(CaseEvent.case_id == case_id, CaseEvent.seq == 1).values(comment="x")
+        )
     page = auditor.get(f"/audit/cases/{case_id}")
     assert "已被改动：第一处断点——第1条记录（发起）内容被改动" in page.text
     area = auditor.post("/audit/verify", {"area": FANTIAN}, token_from="/audit/verify")
@@ -224,18 +242,41 @@ def test_the_auditor_finds_a_tampered_event_and_reads_the_sign_in_log(browsers, 
 
 def test_a_sample_is_drawn_and_reviewed_through_the_pages(browsers, web_db):
     auditor = browsers["auditor"]
-    refused = auditor.post("/audit/samples", {"process": "home_care", "month": "2020-01", "size": "5"},
-                           token_from="/audit/samples")
+    refused = auditor.post(
+        "/audit/samples",
+        {"process": "home_care", "month": "2020-01", "size": "5"},
+        token_from="/audit/samples",
+    )
     assert refused.status_code == 422 and "该月没有已办结的此类案件" in refused.text
-    bad = auditor.post("/audit/samples", {"process": "", "month": "x", "size": "abc"}, token_from="/audit/samples")
+    bad = auditor.post(
+        "/audit/samples", {"process": "", "month": "x", "size": "abc"}, token_from="/audit/samples"
+    )
     assert bad.status_code == 422
-    assert browsers["approver"].post("/audit/samples", {"process": "home_care", "month": "2026-01", "size": "1"},
-                                     token_from="/inbox").status_code == 403
+    assert (
+        browsers["approver"]
+        .post(
+            "/audit/samples", {"process": "home_care", "month": "2026-01", "size": "1"}, token_from="/inbox"
+        )
+        .status_code
+        == 403
+    )
 
 
 def test_every_supervision_page_needs_a_sign_in(anonymous):
-    for url in ("/cases", "/cases.xlsx", "/dashboard", "/dashboard.xlsx", "/dashboard/visits", "/reports/monthly",
-                "/reports/monthly.xlsx", "/elders.xlsx", "/audit", "/audit/log", "/audit/samples", "/audit/verify"):
+    for url in (
+        "/cases",
+        "/cases.xlsx",
+        "/dashboard",
+        "/dashboard.xlsx",
+        "/dashboard/visits",
+        "/reports/monthly",
+        "/reports/monthly.xlsx",
+        "/elders.xlsx",
+        "/audit",
+        "/audit/log",
+        "/audit/samples",
+        "/audit/verify",
+    ):
         response = anonymous.get(url)
         assert response.status_code == 302 and "/login" in response.headers["Location"], url
     assert anonymous.get("/api/cases").status_code == 401

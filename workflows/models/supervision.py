@@ -12,12 +12,14 @@ from sqlalchemy import Date, ForeignKey, Index, Integer, Numeric, String, Text, 
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, ValueEnum
+from .care import Visit
+from .elders import Elder
 from .process import Case, HumanTask
 
 # The case list sorts by start (newest first) and narrows by area; the dashboard counts open tasks by
 # process and step, and overdue ones by township and role, from the index alone.
 Index("ix_cases_started_at", Case.started_at)
-Index("ix_cases_status_area", Case.status, Case.area_code, Case.process_key)
+Index("ix_cases_status_process", Case.status, Case.process_key, Case.area_code)
 Index(
     "ix_human_tasks_supervision",
     HumanTask.status,
@@ -26,6 +28,19 @@ Index(
     HumanTask.task_spec,
     HumanTask.role,
     HumanTask.due_at,
+    HumanTask.case_id,
+)
+# Visits in a period (the visit rates), read from the index alone.
+Index("ix_visits_visited_on", Visit.visited_on, Visit.elder_id)
+# The dashboard's counts by capability level, expiry and 特困 support, from the index alone.
+Index(
+    "ix_elders_supervision",
+    Elder.residence_area_code,
+    Elder.status,
+    Elder.disability_level,
+    Elder.disability_valid_until,
+    Elder.tekun,
+    Elder.institutional_support,
 )
 
 

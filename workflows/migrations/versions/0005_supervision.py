@@ -90,17 +90,32 @@ def upgrade() -> None:
     op.create_index(op.f("ix_review_items_case_id"), "review_items", ["case_id"])
     op.create_index(op.f("ix_review_items_sample_id"), "review_items", ["sample_id"])
     op.create_index("ix_cases_started_at", "cases", ["started_at"])
-    op.create_index("ix_cases_status_area", "cases", ["status", "area_code", "process_key"])
+    op.create_index("ix_cases_status_process", "cases", ["status", "process_key", "area_code"])
+    op.create_index("ix_visits_visited_on", "visits", ["visited_on", "elder_id"])
     op.create_index(
         "ix_human_tasks_supervision",
         "human_tasks",
-        ["status", "area_code", "process_key", "task_spec", "role", "due_at"],
+        ["status", "area_code", "process_key", "task_spec", "role", "due_at", "case_id"],
+    )
+    op.create_index(
+        "ix_elders_supervision",
+        "elders",
+        [
+            "residence_area_code",
+            "status",
+            "disability_level",
+            "disability_valid_until",
+            "tekun",
+            "institutional_support",
+        ],
     )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_elders_supervision", table_name="elders")
     op.drop_index("ix_human_tasks_supervision", table_name="human_tasks")
-    op.drop_index("ix_cases_status_area", table_name="cases")
+    op.drop_index("ix_visits_visited_on", table_name="visits")
+    op.drop_index("ix_cases_status_process", table_name="cases")
     op.drop_index("ix_cases_started_at", table_name="cases")
     op.drop_table("review_items")
     op.drop_table("review_samples")
