@@ -61,6 +61,7 @@ SUPERVISION: dict[str, str] = {
     "评估最先到期在前": "Assessment expiring first",
     # Dashboard
     "关键指标": "Key figures",
+    "数据统计于 {t}": "Counted at {t}",
     "在办案件": "Open cases",
     "逾期任务": "Overdue tasks",
     "应为 0": "should be 0",

@@ -36,7 +36,7 @@ def _month_arg(month: date) -> str:
 @bp.get("/dashboard")
 def dashboard_page():
     area, month = _area_and_month(request.args)
-    board = dashboard.build(db(), me(), area, month)
+    board = dashboard.build_recent(db(), me(), area, month, max_age=_max_age())
     return render_template(
         "supervision/dashboard.html",
         d=board,
@@ -45,6 +45,13 @@ def dashboard_page():
         charts=_charts(board),
         level_order=["intact", "mild", "moderate", "severe", "complete", "none"],
     )
+
+
+def _max_age() -> float:
+    """How old the dashboard's figures may be (seconds; DASHBOARD_MAX_AGE, default 60; 0: counted afresh)."""
+    from flask import current_app
+
+    return float(current_app.config.get("DASHBOARD_MAX_AGE", 60))
 
 
 def _rate_pct(value) -> float | None:

@@ -450,7 +450,11 @@ def options(session: Session, actor: User) -> CaseListOptions:
     return CaseListOptions(
         processes=[Option(k, v) for k, v in sorted(names.items(), key=lambda kv: kv[1])],
         versions=numbers,
-        steps=[StepOption(k, s, label) for (k, s), label in sorted(steps.items(), key=lambda kv: kv[1])],
+        # A step id may recur in several processes (township_review): the label says whose it is.
+        steps=[
+            StepOption(k, s, f"{label}（{names[k]}）")
+            for (k, s), label in sorted(steps.items(), key=lambda kv: (names[kv[0][0]], kv[1]))
+        ],
         areas=[Option(a.code, ("　" if len(a.code) == 12 else "") + a.name) for a in areas],
         roles=[Option(r.value, label) for r, label in ROLE_LABELS.items()],
     )

@@ -112,6 +112,13 @@ def _visited(first: date, last: date):
     )
 
 
+@dataclass
+class _Part:
+    part: str
+    due: int
+    visited: int
+
+
 def period_rates(
     session: Session, area_code: str, first: date, last: date, *, kind: str, home_support_only: bool
 ) -> PeriodRates:
@@ -119,23 +126,25 @@ def period_rates(
     enrolled = _enrolled(area_code, first, last, home_support_only=home_support_only)
     seen = _visited(first, last)
     part_length = TOWNSHIP_LENGTH if len(area_code) <= 6 else 12
-    part = func.substr(enrolled.c.area_code, 1, part_length)
+    # One row per enrolled elder and area (a few thousand in a county), counted here: the parts and the
+    # total (each elder once, even one who moved between villages in the period) from one read.
     rows = session.execute(
-        select(
-            part.label("part"),
-            func.count(distinct(enrolled.c.elder_id)),
-            func.count(distinct(seen.c.elder_id)),
-        )
-        .select_from(enrolled.outerjoin(seen, seen.c.elder_id == enrolled.c.elder_id))
-        .group_by(part)
-    ).all()
-    total_due, total_seen = session.execute(
-        select(func.count(distinct(enrolled.c.elder_id)), func.count(distinct(seen.c.elder_id))).select_from(
+        select(enrolled.c.area_code, enrolled.c.elder_id, seen.c.elder_id.is_not(None)).select_from(
             enrolled.outerjoin(seen, seen.c.elder_id == enrolled.c.elder_id)
         )
-    ).one()
+    ).all()
+    due: dict[str, set[int]] = {}
+    visited: dict[str, set[int]] = {}
+    for code, elder_id, was_seen in rows:
+        key = code[:part_length]
+        due.setdefault(key, set()).add(elder_id)
+        if was_seen:
+            visited.setdefault(key, set()).add(elder_id)
+    total_due = len({elder_id for _, elder_id, _ in rows})
+    total_seen = len({elder_id for _, elder_id, was_seen in rows if was_seen})
+    rows = [_Part(key, len(ids), len(visited.get(key, ()))) for key, ids in due.items()]
     names = _names(session, [r.part for r in rows] + [area_code])
-    parts = [AreaRate(r.part, names.get(r.part, r.part), r[1], r[2]) for r in rows]
+    parts = [AreaRate(r.part, names.get(r.part, r.part), r.due, r.visited) for r in rows]
     parts.sort(key=lambda p: p.area_code)
     total = AreaRate(area_code, names.get(area_code, area_code), total_due, total_seen)
     return PeriodRates(kind, first, last, total, parts, working_days(first, last))
