@@ -435,3 +435,19 @@ def test_every_sign_in_attempt_is_in_the_office_log(sw):
         (LogKind.SIGN_IN_REFUSED, "nobody", None, "web", None, None),
     ]
     assert rows[1].message.startswith("用户名或密码错误")
+
+
+def test_a_recent_dashboard_is_reused_for_a_minute_but_the_area_is_checked_each_time(sw):
+    dashboard.forget_recent()
+    approver, caseworker = sw.users["approver"], sw.users["caseworker"]
+    first = dashboard.build_recent(sw.session, approver, None, date(2025, 10, 1), max_age=60)
+    assert dashboard.build_recent(sw.session, approver, None, date(2025, 10, 1), max_age=60) is first
+    assert dashboard.build_recent(sw.session, approver, XIANGYUN, date(2025, 10, 1), max_age=60) is not first
+    assert dashboard.build_recent(sw.session, approver, None, date(2025, 10, 1), max_age=0) is not first
+    with pytest.raises(PermissionDenied):
+        dashboard.build_recent(sw.session, caseworker, FANTIAN, date(2025, 10, 1), max_age=60)
+    # A caseworker asking for the county gets their own township, never the county's figures.
+    assert (
+        dashboard.build_recent(sw.session, caseworker, COUNTY, date(2025, 10, 1), max_age=60).area == XIANGYUN
+    )
+    dashboard.forget_recent()
