@@ -40,6 +40,10 @@
       }
       return palette[i % palette.length];
     });
+    // On a phone, counts are drawn as horizontal bars so that long names (processes, townships) stay readable.
+    var horizontal = !percent && canvas.parentElement.clientWidth < 520;
+    var valueAxis = { beginAtZero: true, max: percent ? 100 : undefined, ticks: { precision: 0 } };
+    var nameAxis = horizontal ? { ticks: { autoSkip: false } } : { ticks: { autoSkip: false, maxRotation: 50, minRotation: 0 } };
     new window.Chart(canvas, {
       type: "bar",
       data: {
@@ -62,10 +66,8 @@
           },
           targetLine: { value: percent ? spec.target : null }
         },
-        scales: {
-          y: { beginAtZero: true, max: percent ? 100 : undefined, ticks: { precision: 0 } },
-          x: { ticks: { autoSkip: false, maxRotation: 50, minRotation: 0 } }
-        },
+        indexAxis: horizontal ? "y" : "x",
+        scales: horizontal ? { x: valueAxis, y: nameAxis } : { y: valueAxis, x: nameAxis },
         onClick: function (_event, elements) {
           if (elements.length && spec.links && spec.links[elements[0].index]) {
             window.location.href = spec.links[elements[0].index];
