@@ -203,6 +203,40 @@ def area_list() -> None:
             click.echo(f"{indent}{area.code} {area.name}")
 
 
+@main.group("targets")
+def targets_group() -> None:
+    """A county's targets (月探访率, 周探访率, 适老化改造户数 ...): list them, or set one."""
+
+
+@targets_group.command("list")
+@click.argument("county")
+def targets_list(county: str) -> None:
+    """List a county's targets: its own values, and the seeds' defaults where it set none."""
+    from workflows import targets
+
+    _, make = _sessions()
+    with make() as session:
+        for key, target in targets.targets_for(session, county).items():
+            origin = f"默认：{target.spec.source}" if target.is_default else "本县设置"
+            click.echo(f"{key:<32} {target.shown():>8}  {target.label}（{origin}）")
+
+
+@targets_group.command("set")
+@click.argument("county")
+@click.argument("key")
+@click.argument("value")
+@click.option("--note", default="", help="依据（如文件号）")
+def targets_set(county: str, key: str, value: str, note: str) -> None:
+    """Set one target of a county, e.g. `eldercare targets set 410825 monthly_visit_rate 95%`."""
+    from workflows import targets
+
+    def change(session):
+        target = targets.set_target(session, None, county, key, value, note)
+        return f"已设置 {county} {target.label}：{target.shown()}"
+
+    _change(change)
+
+
 @main.group("user")
 def user_group() -> None:
     """People who sign in: add, list, unlock, new password, disable or enable."""

@@ -207,6 +207,7 @@ def login():
         str(payload.get("username") or ""),
         str(payload.get("password") or ""),
         ttl=timedelta(hours=hours),
+        address=request.remote_addr,
     )
     return {"token": secret, "token_type": "Bearer", "expires_at": _iso(record.expires_at)}
 
@@ -437,24 +438,7 @@ def get_case(case_id: int):
     return _case_detail(case_id)
 
 
-@operation(
-    "/elders",
-    "GET",
-    summary="查找老人 / search elders in my area",
-    tag="elders",
-    query=[
-        {"name": "q", "schema": {"type": "string"}, "description": "姓名或身份证号片段"},
-        {"name": "limit", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
-    ],
-    response="ElderList",
-    errors=(403,),
-)
-def search_elders():
-    limit = request.args.get("limit", "20")
-    found = elders.search_elders(
-        db(), g.api_user, request.args.get("q", ""), limit=int(limit) if limit.isdigit() else 20
-    )
-    return {"items": [elder_json(e) for e in found]}
+# GET /elders (the list, filtered and paged) is declared in api_lists.
 
 
 @operation(

@@ -65,7 +65,9 @@ def login():
     error = None
     if form.validate_on_submit():
         try:
-            user = users.authenticate(db(), form.username.data, form.password.data)
+            user = users.authenticate(
+                db(), form.username.data, form.password.data, channel="web", address=request.remote_addr
+            )
         except LoginRefused as refused:  # caught, so the request still commits the counted failure
             error = _(refused.message)
         else:

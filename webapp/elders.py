@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from workflows import dossiers, elders, registration, starting
+from workflows import dossiers, elderlist, elders, registration, starting
 from workflows.errors import DomainError, ValidationFailed
+from workflows.models.elders import SUPPORT_FLAGS
+from workflows.rules.assessment import DisabilityLevel
 
 from . import forms
 from .auth import me
@@ -19,12 +21,16 @@ bp = Blueprint("elders", __name__)
 @bp.get("/elders")
 def elder_list():
     session = db()
-    q = (request.args.get("q") or "").strip()[:50]
-    found = elders.search_elders(session, me(), q, limit=50)
+    flt = elderlist.ElderFilter.parse(request.args)
+    page = elderlist.list_elders(session, me(), flt)
     return render_template(
         "elders/list.html",
-        q=q,
-        elders=[dossiers.summarize_elder(session, e) for e in found],
+        page=page,
+        flt=flt,
+        villages=elderlist.village_options(session, me()),
+        sorts=elderlist.SORT_LABELS,
+        flags=SUPPORT_FLAGS,
+        levels=[*(lv.value for lv in DisabilityLevel), elderlist.NO_ASSESSMENT],
         can_start=me().role in starting.START_ROLES,
         can_register=me().role in elders.WRITE_ROLES,
     )

@@ -238,3 +238,8 @@ MESSAGES: dict[str, str] = {
     "取消": "Cancel",
     "流程内部数据（{n} 项）": "Process data ({n} items)",
 }
+
+# The supervision pages' texts live beside them, one catalogue for the whole app.
+from .messages_en_supervision import SUPERVISION  # noqa: E402
+
+MESSAGES.update(SUPERVISION)

@@ -228,7 +228,72 @@ SCHEMAS = {
     "Elder": _ELDER,
     "ElderList": {
         "type": "object",
-        "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Elder"}}},
+        "properties": {
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/ElderListItem"}},
+            "total": {"type": "integer", "description": "符合条件的总数 / matching rows on all pages"},
+            "page": {"type": "integer"},
+            "per_page": {"type": "integer"},
+            "pages": {"type": "integer"},
+        },
+    },
+    "ElderListItem": {
+        "allOf": [
+            {"$ref": "#/components/schemas/Elder"},
+            {
+                "type": "object",
+                "properties": {
+                    "age": {"type": "integer"},
+                    "area_path": {"type": "string"},
+                    "assessment_valid_until": {"type": "string", "format": "date", "nullable": True},
+                },
+            },
+        ]
+    },
+    "CaseList": {
+        "type": "object",
+        "properties": {
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/CaseListItem"}},
+            "total": {"type": "integer", "description": "符合条件的总数 / matching rows on all pages"},
+            "page": {"type": "integer"},
+            "per_page": {"type": "integer"},
+            "pages": {"type": "integer"},
+        },
+    },
+    "CaseListItem": {
+        "allOf": [
+            {"$ref": "#/components/schemas/Case"},
+            {
+                "type": "object",
+                "properties": {
+                    "process_name": {"type": "string"},
+                    "version": {"type": "integer"},
+                    "area_name": {"type": "string", "nullable": True},
+                    "elder_name": {"type": "string", "nullable": True},
+                    "elder_id_number": {"type": "string", "nullable": True, "description": "已脱敏 / masked"},
+                    "overdue": {"type": "boolean"},
+                    "next_due_at": {"type": "string", "format": "date-time", "nullable": True},
+                },
+            },
+        ]
+    },
+    "Dashboard": {
+        "type": "object",
+        "description": "统计看板各项数据；比率为字符串形式的小数（1 = 100%） / rates as decimal strings",
+        "properties": {
+            "area": {"type": "string"},
+            "area_name": {"type": "string"},
+            "month": {"type": "string"},
+            "open_cases": {"type": "array", "items": {"type": "object"}},
+            "overdue": {"type": "array", "items": {"type": "object"}},
+            "visit_rates": {"type": "object"},
+            "waitlist": {"type": "array", "items": {"type": "object"}},
+            "services": {"type": "array", "items": {"type": "object"}},
+            "adaptation": {"type": "object"},
+            "assessments": {"type": "object"},
+            "institutional_support_rate": {"type": "string", "nullable": True},
+            "occupancy_rate": {"type": "string", "nullable": True},
+            "targets": {"type": "object", "additionalProperties": {"type": "string"}},
+        },
     },
     "ElderInput": {
         "type": "object",

@@ -21,10 +21,24 @@ from werkzeug.exceptions import HTTPException
 
 from workflows import clock
 from workflows.config import REPO_ROOT
-from workflows.errors import DomainError
+from workflows.errors import DomainError, PermissionDenied
 from workflows.models import User
 
-from . import api, auth, cases, database, elders, forms, i18n, inbox
+from . import (
+    api,
+    api_lists,  # noqa: F401  (declares its routes on api.bp, so before the registration)
+    auditing,
+    auth,
+    caselist,
+    cases,
+    database,
+    elders,
+    forms,
+    i18n,
+    inbox,
+    office,
+    supervision,
+)
 from .database import db, undo
 from .i18n import _
 
@@ -33,7 +47,10 @@ login_manager = LoginManager()
 # Endpoints anyone may reach; every other page needs a signed-in person (the API checks its own tokens).
 PUBLIC_ENDPOINTS = {"auth.login", "auth.language", "static", "vendor", "healthz", "favicon"}
 # Files of npm packages the pages use, served from node_modules (never committed) by an allow-list.
-VENDOR = {"bpmn-js": REPO_ROOT / "node_modules" / "bpmn-js" / "dist"}
+VENDOR = {
+    "bpmn-js": REPO_ROOT / "node_modules" / "bpmn-js" / "dist",
+    "chart.js": REPO_ROOT / "node_modules" / "chart.js" / "dist",
+}
 
 
 def init_app(app: Flask) -> None:
@@ -93,7 +110,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
 
-    for module in (auth, inbox, cases, elders, api):
+    for module in (auth, inbox, cases, caselist, elders, supervision, auditing, api):
         app.register_blueprint(module.bp)
     csrf.exempt(api.bp)  # bearer tokens, never cookies: nothing for a forged form to ride on
 
@@ -103,6 +120,9 @@ def init_app(app: Flask) -> None:
             database.commit()
         else:
             undo()
+        if isinstance(exc, PermissionDenied):
+            office.log_denial(exc.message)  # after the undo: the refusal itself is kept
+            database.commit()
         if request.path.startswith("/api/"):
             response = jsonify(message=exc.message, field_errors=exc.field_errors)
             if exc.status == 401:

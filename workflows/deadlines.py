@@ -3,11 +3,10 @@
 import logging
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
-from zoneinfo import ZoneInfo
 
+from .clock import LOCAL
 from .rules import workdays
 
-LOCAL = ZoneInfo("Asia/Shanghai")
 log = logging.getLogger(__name__)
 
 

@@ -45,10 +45,15 @@ def issue_token(
 
 
 def login(
-    session: Session, username: str, password: str, *, ttl: timedelta = DEFAULT_TTL
+    session: Session,
+    username: str,
+    password: str,
+    *,
+    ttl: timedelta = DEFAULT_TTL,
+    address: str | None = None,
 ) -> tuple[str, ApiToken]:
     """Check a username and password and issue a token, or refuse with 401 (LoginRefused)."""
-    user = users.authenticate(session, username, password)
+    user = users.authenticate(session, username, password, channel="api", address=address)
     return issue_token(session, user, ttl=ttl, label="api login")
 
 

@@ -10,7 +10,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import clock
+from . import clock, office_log
 from .deadlines import LOCAL
 from .errors import LoginRefused, NotFound, RegistryError
 from .models.registry import Area, Role, User
@@ -80,12 +80,28 @@ MAX_FAILED_LOGINS = 5
 LOCK_MINUTES = 15
 
 
-def authenticate(session: Session, username: str, password: str) -> User:
+def authenticate(
+    session: Session, username: str, password: str, *, channel: str = "web", address: str | None = None
+) -> User:
     """Return the active user with this username and password, or raise LoginRefused.
 
     Failures are counted on the account; after MAX_FAILED_LOGINS in a row it is locked for LOCK_MINUTES,
-    even to the right password. The count is written although the sign-in is refused.
+    even to the right password. The count is written although the sign-in is refused. Every attempt is
+    written to the office log (`channel` web/api/cli, `address` the client's).
     """
+    try:
+        user = _authenticate(session, username, password)
+    except LoginRefused as refused:
+        known = session.scalar(select(User).where(User.username == (username or "").strip()))
+        office_log.sign_in_refused(
+            session, (username or "").strip(), known, refused.message, channel=channel, address=address
+        )
+        raise
+    office_log.sign_in(session, user, channel=channel, address=address)
+    return user
+
+
+def _authenticate(session: Session, username: str, password: str) -> User:
     user = session.scalar(select(User).where(User.username == (username or "").strip()))
     if user is None or not user.is_active or not user.password_hash:
         verify_password(_DUMMY_HASH, password or "")

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-# Visit frequencies, least to most frequent.
-FREQUENCIES: dict[str, str] = {
-    "monthly": "每月至少探访1次",
-    "fortnightly": "每两周至少探访1次",
-    "weekly": "每周至少探访1次",
-}
+from ...rules.care import VISIT_FREQUENCIES as FREQUENCIES
 
 
 def stricter_frequency(chosen, required) -> str:
