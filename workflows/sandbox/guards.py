@@ -488,8 +488,16 @@ class Guards:
         # Adding lists or tuples one by one copies them again at every step: do it here, in Python,
         # where each step is bounded and the deadline can stop the loop.
         total = start
+        copied = False
         for item in iterable:
-            total = self.binop("+", total, item)
+            if type(total) is list and type(item) is list:
+                # `start + a + b ...` of lists, without copying the growing total every time.
+                self.check_length(len(total) + len(item), "列表")
+                if not copied:
+                    total, copied = list(total), True
+                total.extend(item)
+            else:
+                total, copied = self.binop("+", total, item), False
         return total
 
 
@@ -655,12 +663,15 @@ def _method_guards(g: Guards) -> dict[str, _MethodGuard]:
         return _text_base(s).replace(s, old, new, count)
 
     def join(separator, iterable):
-        items = iterable if type(iterable) is list else list(iterable)
-        total = len(separator) * max(len(items) - 1, 0)
-        for item in items:
-            if isinstance(item, str | bytes):
-                total += len(item)
-        g.check_length(total, "拼接后的字符串")
+        # Counted while the parts are collected: a generator of large parts is refused before it has
+        # produced them all.
+        items = []
+        total = -len(separator)
+        for item in iterable:
+            items.append(item)
+            total += len(separator) + (len(item) if isinstance(item, str | bytes) else 0)
+            if total > g.max_length:
+                g.check_length(total, "拼接后的字符串")
         return _text_base(separator).join(separator, items)
 
     def translate(s, table, *args):

@@ -6,14 +6,18 @@ keeps spinning still holds the worker and the database lock). CPython delivers a
 stops any Python-level loop; work inside one C call is not interrupted, which is why `guards` bounds it.
 
 The exception types derive from BaseException so that `except Exception` in a helper never swallows them,
-and the language policy lets scripts name only Exception subclasses. A stop can still be lost (raised inside
-a generator being finalised, where CPython reports and drops it), so the watchdog fires again every
-REFIRE seconds until the evaluation is disarmed.
+and the language policy lets scripts name only Exception subclasses (and use no `finally`), so a script
+cannot catch the stop or run more code after it.
 
-Protocol, all under one lock: `arm` registers a watch for the calling thread; the watchdog fires only at
-watches still registered; `disarm` unregisters and, when the watch fired, clears a stop that is scheduled but
-not yet delivered. After `disarm` returns, no stop for that evaluation can arrive. An evaluation nested in
-another on the same thread runs under the outer watch (`arm` returns None).
+Protocol, all under one lock: `arm` registers a watch for the calling thread; the watchdog fires at a
+registered watch at most once, and unregisters it as it fires; `disarm` unregisters a watch that has not
+fired, or clears the stop of one that has (a stop scheduled but not yet delivered). Either way, once the
+evaluating thread leaves its guarded region, no stop for that evaluation is pending and none can come:
+if the stop is delivered while the thread is on its way into `disarm`, the stop was delivered (nothing
+pending) and the watch was already unregistered by the firing. Firing only once is deliberate: a second
+stop (to catch one lost in a finaliser) could not be told apart from a stop landing after the thread left,
+because "is the evaluation still running?" and "raise" cannot be made atomic from Python.
+An evaluation nested in another on the same thread runs under the outer watch (`arm` returns None).
 
 Cost: `arm`/`disarm` take the lock once each and never wake the watchdog, except the first after a quiet
 second (the watchdog then ticks every TICK seconds while evaluations keep coming, and parks again after a
@@ -29,7 +33,6 @@ import threading
 import time
 
 TICK = 0.02  # how often the watchdog looks while evaluations run: the lateness of a stop, at worst
-REFIRE = 0.05  # how soon a stop is repeated when the evaluation has not ended
 PARK_AFTER = 1.0  # quiet seconds before the watchdog sleeps until the next evaluation
 
 
@@ -56,7 +59,7 @@ def _raise_in(thread_id: int, exc_type: type[BaseException] | None) -> int:
 class Watch:
     """One armed evaluation."""
 
-    __slots__ = ("thread_id", "started", "deadline", "memory_bytes", "rss_at_start", "fired", "fired_at")
+    __slots__ = ("thread_id", "started", "deadline", "memory_bytes", "rss_at_start", "fired")
 
     def __init__(self, thread_id: int, started: float, deadline: float, memory_bytes: int | None):
         self.thread_id = thread_id
@@ -65,7 +68,6 @@ class Watch:
         self.memory_bytes = memory_bytes
         self.rss_at_start: int | None = None
         self.fired: type[Stop] | None = None
-        self.fired_at = 0.0
 
 
 class _Memory:
@@ -134,7 +136,7 @@ class Watchdog:
         with self._lock:
             if self._armed.get(watch.thread_id) is watch:
                 del self._armed[watch.thread_id]
-            if watch.fired is not None:
+            elif watch.fired is not None:
                 _raise_in(watch.thread_id, None)
 
     def watching_current_thread(self) -> bool:
@@ -165,18 +167,14 @@ class Watchdog:
                     continue
                 timeout = TICK
                 for watch in self._armed.values():
-                    if watch.fired is None:
-                        timeout = min(timeout, watch.deadline - now)
+                    timeout = min(timeout, watch.deadline - now)
                 self._wake.wait(max(timeout, 0.0005))
 
     def _look(self, now: float) -> None:
         resident = None
         for watch in list(self._armed.values()):
-            if watch.fired is not None:
-                if now - watch.fired_at >= REFIRE:
-                    self._fire(watch, watch.fired, now)
-            elif now >= watch.deadline:
-                self._fire(watch, TimeUp, now)
+            if now >= watch.deadline:
+                self._fire(watch, TimeUp)
             elif watch.memory_bytes and now - watch.started >= TICK:
                 if resident is None:
                     resident = self._memory.resident()
@@ -185,14 +183,13 @@ class Watchdog:
                 if watch.rss_at_start is None:
                     watch.rss_at_start = resident
                 elif resident - watch.rss_at_start > watch.memory_bytes:
-                    self._fire(watch, MemoryUp, now)
+                    self._fire(watch, MemoryUp)
 
-    def _fire(self, watch: Watch, kind: type[Stop], now: float) -> None:
+    def _fire(self, watch: Watch, kind: type[Stop]) -> None:
+        del self._armed[watch.thread_id]
         watch.fired = kind
-        watch.fired_at = now
         self.fired_count += 1
-        if _raise_in(watch.thread_id, kind) == 0:  # the thread is gone
-            del self._armed[watch.thread_id]
+        _raise_in(watch.thread_id, kind)
 
     def _after_fork(self) -> None:
         # Only the forking thread survives in the child: start afresh (a new lock, no thread, no watches).
