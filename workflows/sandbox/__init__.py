@@ -11,7 +11,7 @@ allowed, also what `check_source` reports at deploy), `ScriptFailed` (raised an 
 `ScriptTooLarge` (a value or memory beyond the limits), `UnstorableValue` (cannot be case data).
 """
 
-from .environment import Sandbox, StepBudget
+from .environment import Sandbox, Step, StepBudget
 from .errors import (
     SandboxError,
     ScriptFailed,
@@ -33,6 +33,7 @@ __all__ = [
     "ScriptRefused",
     "ScriptTimeout",
     "ScriptTooLarge",
+    "Step",
     "StepBudget",
     "StorageProblem",
     "UnstorableValue",

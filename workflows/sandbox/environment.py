@@ -18,8 +18,7 @@ On top of that:
 from __future__ import annotations
 
 import decimal
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from time import monotonic
 from typing import Any
@@ -44,6 +43,22 @@ class StepBudget:
 
 
 _budget: ContextVar[StepBudget | None] = ContextVar("sandbox_step_budget", default=None)
+
+
+class Step:
+    """`with sandbox.step():` one engine move; its evaluations draw on one StepBudget."""
+
+    __slots__ = ("budget", "_token")
+
+    def __init__(self, seconds: float):
+        self.budget = StepBudget(seconds)
+
+    def __enter__(self) -> StepBudget:
+        self._token = _budget.set(self.budget)
+        return self.budget
+
+    def __exit__(self, *exc) -> None:
+        _budget.reset(self._token)
 
 
 class Sandbox:
@@ -101,22 +116,17 @@ class Sandbox:
 
     # -- around an engine move
 
-    @contextmanager
-    def step(self, seconds: float | None = None) -> Iterator[StepBudget]:
-        """Share one time budget among all diagram code run inside the block (one engine move)."""
-        budget = StepBudget(self.limits.step_seconds if seconds is None else seconds)
-        token = _budget.set(budget)
-        try:
-            yield budget
-        finally:
-            _budget.reset(token)
+    def step(self, seconds: float | None = None) -> Step:
+        """Share one time budget among all diagram code run inside the `with` block (one engine move)."""
+        return Step(self.limits.step_seconds if seconds is None else seconds)
 
     def run_limited(self, function: Callable[[], Any]) -> Any:
         """Run other diagram-supplied work (e.g. an instructions template render) under the same limits."""
         return self._run(function)
 
-    def check_storable(self, data: Mapping[str, Any], only=None) -> list[StorageProblem]:
-        return check_storable(data, self.limits, only=only)
+    def check_storable(self, data: Mapping[str, Any]) -> list[StorageProblem]:
+        """Why `data` cannot be stored as case data under this sandbox's limits (empty when it can)."""
+        return check_storable(data, self.limits)
 
     # -- inside
 

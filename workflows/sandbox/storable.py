@@ -14,8 +14,7 @@ The walk is bounded: it stops at the size limit or after `Limits.max_length` ite
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, time, timedelta
 from decimal import Decimal
@@ -46,40 +45,35 @@ class _TooBig(Exception):
     pass
 
 
-def check_storable(
-    data: Mapping[str, Any], limits: Limits | None = None, *, only: Iterable[str] | None = None
-) -> list[StorageProblem]:
-    """Return why `data` cannot be stored as case data (empty when it can).
-
-    `only` restricts the type checks to these variables (those a script changed); the size limit always
-    counts every variable.
-    """
+def check_storable(data: Mapping[str, Any], limits: Limits | None = None) -> list[StorageProblem]:
+    """Return why `data` (a case's variables) cannot be stored as case data; empty when it can."""
     limits = limits or _DEFAULT
     walker = _Walker(limits)
-    names = list(data) if only is None else [n for n in only if n in data]
-    checked = set(names)
     sizes: dict[str, int] = {}
     name = None
     before = 0
     try:
-        for name in names:
+        for name, value in data.items():
+            before = walker.size
             if type(name) is not str:
                 walker.problems.append(StorageProblem(repr(name), repr(name), "的名称不是文本，不能保存"))
                 continue
-            before = walker.size
-            walker.walk(data[name], name)
-            sizes[name] = walker.size - before
-        if only is not None:
-            for name, value in data.items():
-                if name not in checked and type(name) is str:
-                    before = walker.size
-                    walker.measure(value)
-                    sizes[name] = walker.size - before
+            kind = type(value)
+            if kind is str:
+                walker.size += len(value) + 2 if value.isascii() else 3 * len(value) + 2
+            elif kind is bool or value is None or (kind is int and -SAFE_INTEGER <= value <= SAFE_INTEGER):
+                walker.size += 12
+            elif kind in _LEAVES:
+                walker.leaf(value, kind, (name, None))
+            else:
+                walker.walk(value, name)
+            sizes[name] = walker.size - before + len(name)
+        walker.check()
     except _TooBig:
         sizes[name] = walker.size - before
     if walker.size > limits.data_bytes or walker.items > limits.max_length:
         largest = sorted(sizes.items(), key=lambda item: -item[1])[:3]
-        named = "、".join(f"{n}（约 {s / 1048576:.1f} MB）" for n, s in largest) or "（未知）"
+        named = "、".join(f"{n}（约 {s / 1048576:.1f} MB）" for n, s in largest)
         culprit = largest[0][0] if largest else "?"
         if walker.items > limits.max_length:
             why = f"超过 {limits.max_length:,} 项"
@@ -91,6 +85,9 @@ def check_storable(
     return walker.problems
 
 
+_LEAVES = frozenset({int, float, bool, type(None)})
+
+
 class _Walker:
     def __init__(self, limits: Limits):
         self.limits = limits
@@ -98,9 +95,7 @@ class _Walker:
         self.size = 0
         self.items = 0
 
-    def _grow(self, size: int, items: int = 1) -> None:
-        self.size += size
-        self.items += items
+    def check(self) -> None:
         if self.size > self.limits.data_bytes or self.items > self.limits.max_length:
             raise _TooBig
 
@@ -108,29 +103,41 @@ class _Walker:
         if len(self.problems) < 20:
             self.problems.append(StorageProblem(_root(trail), _render(trail), message))
 
+    def leaf(self, item: Any, kind: type, trail) -> None:
+        """A number, boolean or None (text is counted by the caller)."""
+        if kind is int:
+            if not -SAFE_INTEGER <= item <= SAFE_INTEGER:
+                self.problem(trail, f"的整数超出可保存的范围（±{SAFE_INTEGER}）")
+            self.size += 12
+        elif kind is float:
+            if item - item != 0.0:  # NaN or an infinity
+                self.problem(trail, f"的值 {item} 不是有限的数，不能保存")
+            self.size += 24
+        else:
+            self.size += 5
+
     def walk(self, value: Any, name: str) -> None:
-        """Check one variable; containers are walked with an explicit stack (no recursion limit)."""
+        """Check one variable. Containers go on an explicit stack (no recursion limit); their text, numbers
+        and booleans are checked in place, which is most of any case data."""
         max_depth = self.limits.max_depth
         stack = [(value, 1, (name, None))]
-        while stack:
-            item, depth, trail = stack.pop()
-            kind = type(item)
-            if kind is str:
-                self._grow(len(item) + 2 if item.isascii() else 3 * len(item) + 2)
-                continue
-            if kind in _SCALAR_BYTES:
-                if kind is float and not math.isfinite(item):
-                    self.problem(trail, f"的值 {item} 不是有限的数，不能保存")
-                self._grow(_SCALAR_BYTES[kind])
-                continue
-            if kind is int:
-                if -SAFE_INTEGER <= item <= SAFE_INTEGER:
-                    self._grow(12)
+        pop, push = stack.pop, stack.append
+        size = self.size
+        items = self.items
+        limit_size, limit_items = self.limits.data_bytes, self.limits.max_length
+        try:
+            while stack:
+                item, depth, trail = pop()
+                kind = type(item)
+                if kind is dict:
+                    children = item.items()
+                elif kind is list or kind is tuple:
+                    children = enumerate(item)
                 else:
-                    self.problem(trail, f"的整数超出可保存的范围（±{SAFE_INTEGER}）")
-                    self._grow(24)
-                continue
-            if kind is dict or kind is list or kind is tuple:
+                    self.size = size
+                    self._other(item, kind, depth, trail, stack)
+                    size = self.size
+                    continue
                 if depth > max_depth:
                     cycle = _cycle(value, trail)
                     if cycle is not None:
@@ -138,24 +145,44 @@ class _Walker:
                     else:
                         self.problem(trail, f"嵌套超过 {max_depth} 层，不能保存")
                     continue
-                self._grow(2 + len(item), len(item) + 1)
-                if kind is dict:
-                    for key, child in item.items():
+                items += len(item) + 1
+                size += 2 + len(item)
+                if items > limit_items:
+                    raise _TooBig
+                for key, child in children:
+                    if kind is dict:
                         if type(key) is not str:
                             self.problem(trail, f"的键 {_short(key)} 不是文本，不能保存")
                             continue
-                        self.size += len(key) + 3
-                        stack.append((child, depth + 1, (key, trail)))
-                else:
-                    for index, child in enumerate(item):
-                        stack.append((child, depth + 1, (index, trail)))
-                continue
-            self._other(item, kind, depth, trail, stack)
+                        size += len(key) + 3
+                    ck = type(child)
+                    if ck is str:
+                        size += len(child) + 2 if child.isascii() else 3 * len(child) + 2
+                    elif ck is int:
+                        if not -SAFE_INTEGER <= child <= SAFE_INTEGER:
+                            self.problem((key, trail), f"的整数超出可保存的范围（±{SAFE_INTEGER}）")
+                        size += 12
+                    elif ck is bool or child is None:
+                        size += 5
+                    elif ck is float:
+                        if child - child != 0.0:
+                            self.problem((key, trail), f"的值 {child} 不是有限的数，不能保存")
+                        size += 24
+                    else:
+                        push((child, depth + 1, (key, trail)))
+                if size > limit_size:
+                    raise _TooBig
+        finally:
+            self.size, self.items = size, items
 
     def _other(self, item, kind, depth, trail, stack) -> None:
-        if kind is Decimal:
+        if kind is str:
+            self.size += len(item) + 2 if item.isascii() else 3 * len(item) + 2
+        elif kind in _LEAVES:
+            self.leaf(item, kind, trail)
+        elif kind is Decimal:
             if item.is_finite():
-                self._grow(len(str(item)) + 2)
+                self.size += len(str(item)) + 2
             else:
                 self.problem(trail, f"的值 {item} 不是有限的数，不能保存")
         elif kind is timedelta:
@@ -163,14 +190,12 @@ class _Walker:
         elif isinstance(item, Enum):
             stack.append((item.value, depth, trail))
         elif isinstance(item, date | time | UUID):
-            self._grow(34)
+            self.size += 34
         elif isinstance(item, set | frozenset):
             if all(isinstance(v, str) for v in item) or all(
                 isinstance(v, int | float | Decimal) and not isinstance(v, bool) for v in item
             ):
-                for index, child in enumerate(sorted(item)):
-                    stack.append((child, depth + 1, (index, trail)))
-                self._grow(2 + len(item), len(item) + 1)
+                stack.append((sorted(item), depth, trail))
             else:
                 self.problem(trail, "是一个混合类型的集合（set），不能保存：请改用列表")
         elif isinstance(item, str | int | float | list | tuple | dict) and kind is not bool:
@@ -179,25 +204,6 @@ class _Walker:
             stack.append((base(item), depth, trail))
         else:
             self.problem(trail, f"的值是{_kind(item)}，不能保存为案件数据")
-
-    def measure(self, value: Any) -> None:
-        """Count an unchanged variable's size without re-checking its types (bounded like the walk)."""
-        stack = [value]
-        while stack:
-            item = stack.pop()
-            kind = type(item)
-            if kind is str:
-                self._grow(len(item) + 2 if item.isascii() else 3 * len(item) + 2)
-            elif kind is dict:
-                self._grow(2 + len(item), len(item) + 1)
-                for key, child in item.items():
-                    self.size += len(key) + 3 if type(key) is str else 8
-                    stack.append(child)
-            elif kind is list or kind is tuple:
-                self._grow(2 + len(item), len(item) + 1)
-                stack.extend(item)
-            else:
-                self._grow(12)
 
 
 def _root(trail) -> str:

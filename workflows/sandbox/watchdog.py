@@ -19,18 +19,24 @@ stop (to catch one lost in a finaliser) could not be told apart from a stop land
 because "is the evaluation still running?" and "raise" cannot be made atomic from Python.
 An evaluation nested in another on the same thread runs under the outer watch (`arm` returns None).
 
-Cost: `arm`/`disarm` take the lock once each and never wake the watchdog, except the first after a quiet
-second (the watchdog then ticks every TICK seconds while evaluations keep coming, and parks again after a
-quiet second). Evaluations shorter than a tick are never looked at.
+Cost, per evaluation: `arm` registers without the lock (one dict store; the watchdog copies the table
+before it looks), `disarm` takes the lock once; neither wakes the watchdog, except the first evaluation
+after a quiet second (the watchdog ticks every TICK seconds while evaluations keep coming, and parks
+again after a quiet second, checking the table once more after deciding to, so that an evaluation
+registered meanwhile is never missed). Evaluations shorter than a tick are never looked at.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import logging
 import os
 import threading
 import time
+from threading import get_ident
+
+logger = logging.getLogger(__name__)
 
 TICK = 0.02  # how often the watchdog looks while evaluations run: the lateness of a stop, at worst
 PARK_AFTER = 1.0  # quiet seconds before the watchdog sleeps until the next evaluation
@@ -114,22 +120,27 @@ class Watchdog:
 
     def arm(self, deadline: float, memory_bytes: int | None = None, now: float | None = None) -> Watch | None:
         """Watch the calling thread until `disarm`; None when it is already watched (a nested evaluation)."""
-        thread_id = threading.get_ident()
-        started = time.monotonic() if now is None else now
-        with self._lock:
-            if thread_id in self._armed:
-                return None
-            watch = Watch(thread_id, started, deadline, memory_bytes)
-            self._armed[thread_id] = watch
-            self._arms += 1
-            if self._parked:
-                self._parked = False
-                if self._thread is None or not self._thread.is_alive():
-                    self._thread = threading.Thread(target=self._run, name="sandbox-watchdog", daemon=True)
-                    self._thread.start()
-                else:
-                    self._wake.notify()
+        thread_id = get_ident()
+        armed = self._armed
+        if thread_id in armed:
+            return None
+        watch = Watch(thread_id, time.monotonic() if now is None else now, deadline, memory_bytes)
+        armed[thread_id] = watch  # one store, atomic under the GIL: the watchdog sees it or not yet
+        self._arms += 1
+        if self._parked:
+            self._unpark()
         return watch
+
+    def _unpark(self) -> None:
+        with self._lock:
+            if not self._parked:
+                return
+            self._parked = False
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="sandbox-watchdog", daemon=True)
+                self._thread.start()
+            else:
+                self._wake.notify()
 
     def disarm(self, watch: Watch) -> None:
         """Stop watching; cancel a stop fired at this evaluation and not yet delivered."""
@@ -140,7 +151,7 @@ class Watchdog:
                 _raise_in(watch.thread_id, None)
 
     def watching_current_thread(self) -> bool:
-        return threading.get_ident() in self._armed
+        return get_ident() in self._armed
 
     def armed_count(self) -> int:
         with self._lock:
@@ -155,18 +166,26 @@ class Watchdog:
             while True:
                 now = time.monotonic()
                 if self._armed:
-                    self._look(now)
+                    try:
+                        self._look(now)
+                    except Exception:  # noqa: BLE001 - the watchdog must outlive any one evaluation
+                        logger.exception("sandbox watchdog: looking at the evaluations failed")
                 if self._arms != seen:
                     seen = self._arms
                     quiet_since = now
                 if not self._armed and now - quiet_since >= PARK_AFTER:
                     self._parked = True
+                    # `arm` registers first and reads `_parked` after: look at the table once more now
+                    # that `_parked` is set, so an evaluation registered meanwhile is not left unwatched.
+                    if self._armed:
+                        self._parked = False
+                        continue
                     while self._parked:
                         self._wake.wait()
                     quiet_since = time.monotonic()
                     continue
                 timeout = TICK
-                for watch in self._armed.values():
+                for watch in list(self._armed.values()):  # a copy: `arm` adds without the lock
                     timeout = min(timeout, watch.deadline - now)
                 self._wake.wait(max(timeout, 0.0005))
 
@@ -186,6 +205,8 @@ class Watchdog:
                     self._fire(watch, MemoryUp)
 
     def _fire(self, watch: Watch, kind: type[Stop]) -> None:
+        if self._armed.get(watch.thread_id) is not watch:
+            return
         del self._armed[watch.thread_id]
         watch.fired = kind
         self.fired_count += 1

@@ -419,7 +419,7 @@ def test_a_self_referencing_list_and_deep_nesting_are_named():
 
 def test_data_beyond_the_size_limit_is_refused_naming_the_largest_variables():
     limits = Limits(data_bytes=1024 * 1024)
-    data = {"small": "x", "letter": "字" * 200_000, "shared": ["y" * 1000] * 600}
+    data = {"small": "x", "letter": "字" * 300_000, "shared": ["y" * 1000] * 600}
     (problem,) = check_storable(data, limits)
     assert problem.variable == "letter" and "过大" in problem.message and "shared" in problem.message
     # The walk stops at the limit: a structure that is enormous through shared references is cheap to refuse.
