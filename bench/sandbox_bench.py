@@ -11,9 +11,13 @@
    (`workflows.engine._restricted_env`) and through `Sandbox`, interleaved in rounds; both must give the
    same results. Printed: how many extracted sources the recording reached, µs per evaluation
    (expressions and scripts apart), and the ratio.
-2. Per engine step. `bench.engine_bench.measure_inmemory` (SpiffWorkflow alone, the bench_home_care
-   workload) with the engine's script environment swapped for a Sandbox, each completion wrapped in
-   `Sandbox.step()` as the engine will do it, against today's environment; interleaved rounds.
+2. Per engine step. `bench.engine_bench.measure_inmemory` (SpiffWorkflow alone) and `measure_persisted`
+   on SQLite (a commit per completion), the bench_home_care workload, with the engine's script
+   environment swapped for a Sandbox, each completion wrapped in `Sandbox.step()` as the engine will do
+   it, against today's environment; interleaved rounds.
+3. A runaway step. One thread starts a case whose script is `while True: pass`, under the default limits;
+   this thread meanwhile completes unrelated steps: when the runaway step fails, and the unrelated
+   steps' latency, against the same steps alone.
 
     python -m bench.sandbox_bench [--demo] [--rounds 5] [--reps 50] [--cases 40]
 
@@ -277,6 +281,86 @@ def measure_steps(rounds: int, n_cases: int, log=print) -> dict:
     }
 
 
+RUNAWAY_BPMN = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="runaway_definitions"
+    targetNamespace="http://bpmn.io/schema/bpmn">
+  <bpmn:process id="runaway" name="死循环" isExecutable="true">
+    <bpmn:startEvent id="start"><bpmn:outgoing>to_spin</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:scriptTask id="spin" name="死循环"><bpmn:incoming>to_spin</bpmn:incoming><bpmn:outgoing>to_end</bpmn:outgoing>
+      <bpmn:script>while True: pass</bpmn:script></bpmn:scriptTask>
+    <bpmn:endEvent id="end"><bpmn:incoming>to_end</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="to_spin" sourceRef="start" targetRef="spin" />
+    <bpmn:sequenceFlow id="to_end" sourceRef="spin" targetRef="end" />
+  </bpmn:process>
+</bpmn:definitions>"""
+
+
+def measure_runaway(log=print) -> dict:
+    """One thread starts a case whose script loops forever; meanwhile this thread completes unrelated steps.
+
+    Reports when the runaway step failed (from its start) and the latency of the unrelated steps meanwhile,
+    against the same steps with nothing else running. The limits are the defaults (or ELDERCARE_SCRIPT_*).
+    """
+    import threading
+
+    from bench import engine_bench
+
+    sandbox = make_sandbox()
+    (parsed,) = engine.parse_bundle({"runaway.bpmn": RUNAWAY_BPMN})
+    runaway_spec = engine.load_spec(parsed.spec_json)
+    normal_spec = engine_bench._spec("bench_home_care")
+    outcome: dict[str, Any] = {}
+    started = threading.Event()
+
+    def step_latencies(stop: Callable[[], bool]) -> list[float]:
+        latencies = []
+        while not stop():
+            inst = engine.Instance.start(normal_spec, {"months": 3})
+            while not inst.completed and not stop():
+                step = inst.human_steps()[0]
+                t0 = time.perf_counter()
+                inst.complete(step.id, engine_bench.ANSWERS[step.spec_id])
+                latencies.append(time.perf_counter() - t0)
+        return latencies
+
+    def runaway() -> None:
+        started.set()
+        t0 = time.perf_counter()
+        try:
+            engine.Instance.start(runaway_spec)
+            outcome["error"] = "none"
+        except Exception as exc:  # noqa: BLE001 - what the caller sees is the figure
+            outcome["error"] = str(exc)[:160]
+        outcome["seconds"] = time.perf_counter() - t0
+
+    with sandboxed(sandbox):
+        quiet_end = time.perf_counter() + 2.0
+        alone = step_latencies(lambda: time.perf_counter() > quiet_end)
+        thread = threading.Thread(target=runaway)
+        thread.start()
+        started.wait()
+        beside = step_latencies(lambda: not thread.is_alive())
+        thread.join()
+
+    def pct(values: list[float], q: float) -> float:
+        return round(sorted(values)[min(len(values) - 1, int(q * len(values)))] * 1000, 2)
+
+    result = {
+        "limit_seconds": sandbox.limits.seconds,
+        "runaway_failed_after_s": round(outcome["seconds"], 3),
+        "runaway_error": outcome["error"],
+        "unrelated_steps_meanwhile": len(beside),
+        "unrelated_step_ms_p50_p95_max": [pct(beside, 0.5), pct(beside, 0.95), round(max(beside) * 1000, 2)],
+        "same_steps_alone_ms_p50_p95_max": [pct(alone, 0.5), pct(alone, 0.95), round(max(alone) * 1000, 2)],
+    }
+    log(
+        f"runaway step failed after {result['runaway_failed_after_s']} s (limit {result['limit_seconds']} s); "
+        f"{len(beside)} unrelated steps meanwhile, p50/p95/max {result['unrelated_step_ms_p50_p95_max']} ms "
+        f"(alone {result['same_steps_alone_ms_p50_p95_max']} ms)"
+    )
+    return result
+
+
 def run(rounds: int = 5, reps: int = 50, n_cases: int = 40, use_demo: bool = False, log=print) -> dict:
     sources = shipped_sources()
     how = "the demo data" if use_demo else "tests/bpmn (every path, SQLite)"
@@ -292,6 +376,7 @@ def run(rounds: int = 5, reps: int = 50, n_cases: int = 40, use_demo: bool = Fal
         "per_evaluation": measure_calls(sample(calls), rounds, reps, log),
     }
     result["per_step"] = measure_steps(rounds, n_cases, log)
+    result["runaway"] = measure_runaway(log)
     return result
 
 
