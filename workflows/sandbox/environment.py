@@ -183,7 +183,18 @@ class Sandbox:
         except SandboxError:
             raise
         except Exception as exc:  # noqa: BLE001 - every failure of diagram code becomes one Chinese error
+            self._defuse(exc)
             raise ScriptFailed(_explain(exc)) from exc
+
+    def _defuse(self, exc: BaseException) -> None:
+        """Replace arguments whose text would be huge (`raise ValueError(nested)`): whoever later prints the
+        error, its cause or its context (a log, a traceback) would build that text in one C call."""
+        seen = 0
+        while exc is not None and seen < 10:
+            if exc.args and self.guards.measure(exc.args, text=True) > self.limits.max_length:
+                exc.args = (f"（{type(exc).__name__} 的参数过大，已省略）",)
+            exc = exc.__cause__ or exc.__context__
+            seen += 1
 
     def _step_message(self, budget: StepBudget) -> str:
         return f"本步骤的流程图代码累计运行超过 {budget.total:g} 秒的时间上限，已被终止"

@@ -380,7 +380,7 @@ class Guards:
                 "any": any,
                 "all": all,
                 "enumerate": enumerate,
-                "zip": zip,
+                "zip": guarded_zip,
                 "reversed": reversed,
                 "list": list,
                 "tuple": tuple,
@@ -543,6 +543,12 @@ def guarded_map(function: Callable, *iterables):
     # even when `function` is C code consumed by C code (`list(map(sorted, big_lists))`).
     for args in zip(*iterables, strict=False):
         yield function(*args)
+
+
+def guarded_zip(*iterables, strict: bool = False):
+    # `list(zip(*[row] * n))` would build n-long tuples for every row inside one C call.
+    for row in zip(*iterables, strict=strict):  # noqa: UP028 - `yield from` resumes without the check that stops it
+        yield row
 
 
 def guarded_filter(function: Callable | None, iterable):

@@ -36,7 +36,7 @@ from workflows.sandbox import (
 )
 
 LIMIT = 0.5  # seconds per evaluation in the runaway tests
-MARGIN = 1.0  # what a shared, loaded machine may add on top
+MARGIN = 1.5  # what a shared, loaded machine may add on top
 REPO = Path(__file__).resolve().parents[3]
 
 
@@ -80,7 +80,7 @@ RUNAWAYS = {
     "while_true": "while True: pass",
     "while_try_except": "while True:\n    try:\n        pass\n    except Exception:\n        pass",
     "catching_what_it_may": "while True:\n    try:\n        x = 1 / 0\n    except (ZeroDivisionError, ValueError, Exception):\n        continue",
-    "nested_comprehensions": "x = [[i * j for i in range(10**6)] for j in range(10**6)]",
+    "nested_comprehensions": "x = [[i * j for i in range(10**3)][-1] for j in range(10**6) for k in range(10**6)]",
     "generator_sum": "x = sum(i for i in range(10**6) for j in range(10**6))",
     "lambda_recursion": "f = lambda f, n: n and (f(f, n - 1) or f(f, n - 1))\nx = f(f, 60)",
     "recursion_error_caught_in_a_loop": (
@@ -88,7 +88,7 @@ RUNAWAYS = {
     ),
     "generators_finalised_in_a_loop": "while True:\n    x = any(v for v in [0, 0, 1])",
     "def_loop": "def spin(n):\n    while n >= 0:\n        n = n + 1\n    return n\nx = spin(0)",
-    "sorted_with_slow_key": "x = sorted(range(10**5), key=lambda v: [w for w in range(10**6)])",
+    "sorted_with_slow_key": "x = sorted(range(10**5), key=lambda v: sum(w for w in range(10**6)))",
     "map_of_c_functions": "big = [list(range(10**5, 0, -1))] * 10**6\nx = list(map(sorted, big))",
 }
 
@@ -274,7 +274,7 @@ def test_work_inside_c_is_refused_before_it_runs(source):
     with pytest.raises((ScriptTooLarge, ScriptFailed)) as caught:
         sandbox.execute(source, {})
     elapsed = time.monotonic() - started
-    assert elapsed < 1.0, f"took {elapsed:.2f}s"
+    assert elapsed < 2.0, f"took {elapsed:.2f}s"  # unguarded: minutes to hours, or the machine's memory
     assert any(word in caught.value.message for word in ("上限", "溢出", "过大"))
 
 
@@ -333,6 +333,7 @@ REFUSED = {
     "global": "def g():\n    global x\n    x = 1",
     "huge_literal": "x = 0x" + "f" * 5000,
     "too_long": "x = 1\n" * 5000,
+    "frame_of_a_generator": "x = (i for i in []).gi_frame",
 }
 
 
@@ -626,7 +627,7 @@ def test_c_bombs_in_a_diagram_are_refused_at_once(sandbox):
         started = time.monotonic()
         with pytest.raises(SpiffWorkflowException):
             run_diagram(sandbox, **hostile)
-        assert time.monotonic() - started < 1.5
+        assert time.monotonic() - started < 3.0  # parsing the bundle included
 
 
 # --------------------------------------------------------------------------------------------------
@@ -657,3 +658,21 @@ def test_every_shipped_script_and_expression_passes_the_check():
     assert len(sources) > 50
     refused = {source: check_source(source, mode) for mode, source in sources if check_source(source, mode)}
     assert refused == {}
+
+
+def test_an_error_carrying_a_huge_value_is_reported_without_rendering_it(sandbox):
+    source = "t = ()\nfor i in range(80):\n    t = (t, t)\nraise ValueError(t)"
+    started = time.monotonic()
+    with pytest.raises(ScriptFailed) as caught:
+        sandbox.execute(source, {})
+    import traceback
+
+    text = "".join(traceback.format_exception(caught.value))  # what a log would print, cause included
+    assert "参数过大" in text and time.monotonic() - started < 2.0
+
+
+def test_zip_of_a_repeated_row_is_stopped_not_stuck_in_c(sandbox):
+    # Unguarded, one C call would build a million million-long tuples; here it stops between rows (freeing
+    # the rows built so far takes a moment too).
+    error, elapsed = stopped(sandbox, "row = list(range(10**6))\nx = list(zip(*[row] * 10**6))", SandboxError)
+    assert elapsed < LIMIT + 3 * MARGIN
