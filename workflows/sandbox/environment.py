@@ -62,6 +62,8 @@ class Step:
 
 
 class Sandbox:
+    """Runs diagram code under `limits`, offering the standard helpers and `helpers` (name -> function)."""
+
     def __init__(self, limits: Limits | None = None, helpers: Mapping[str, Any] | None = None):
         self.limits = limits or Limits.from_env()
         self.guards = Guards(self.limits)
@@ -70,10 +72,8 @@ class Sandbox:
         # What every scope gets last, so task data can never replace a guard or the builtins.
         self._fixed = {"__builtins__": self.guards.builtins, **self.guards.hooks}
         self._code: dict[tuple[str, str], Any] = {}
-        self.globals = {
-            **self.helpers,
-            **self._fixed,
-        }  # TaskDataEnvironment's attribute, for callers that read it
+        # TaskDataEnvironment's attribute, for callers that read it.
+        self.globals = {**self.helpers, **self._fixed}
 
     def register(self, name: str, function: Callable) -> None:
         """Offer a tested helper to diagram code under `name`."""
@@ -121,7 +121,8 @@ class Sandbox:
         return Step(self.limits.step_seconds if seconds is None else seconds)
 
     def run_limited(self, function: Callable[[], Any]) -> Any:
-        """Run other diagram-supplied work (e.g. an instructions template render) under the same limits."""
+        """Run other diagram-supplied work (an instructions template render) under the same time and memory
+        limits. Only the watchdog applies: the work inside C of code not compiled here is not bounded."""
         return self._run(function)
 
     def check_storable(self, data: Mapping[str, Any]) -> list[StorageProblem]:
