@@ -104,7 +104,8 @@ class _Memory:
 
 
 class Watchdog:
-    def __init__(self):
+    def __init__(self, park_after: float = PARK_AFTER):
+        self.park_after = park_after
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._armed: dict[int, Watch] = {}
@@ -153,6 +154,11 @@ class Watchdog:
     def watching_current_thread(self) -> bool:
         return get_ident() in self._armed
 
+    @property
+    def parked(self) -> bool:
+        """Whether the watchdog sleeps until the next evaluation (no thread ticking)."""
+        return self._parked
+
     def armed_count(self) -> int:
         with self._lock:
             return len(self._armed)
@@ -173,7 +179,7 @@ class Watchdog:
                 if self._arms != seen:
                     seen = self._arms
                     quiet_since = now
-                if not self._armed and now - quiet_since >= PARK_AFTER:
+                if not self._armed and now - quiet_since >= self.park_after:
                     self._parked = True
                     # `arm` registers first and reads `_parked` after: look at the table once more now
                     # that `_parked` is set, so an evaluation registered meanwhile is not left unwatched.

@@ -676,3 +676,67 @@ def test_zip_of_a_repeated_row_is_stopped_not_stuck_in_c(sandbox):
     # the rows built so far takes a moment too).
     error, elapsed = stopped(sandbox, "row = list(range(10**6))\nx = list(zip(*[row] * 10**6))", SandboxError)
     assert elapsed < LIMIT + 3 * MARGIN
+
+
+def test_a_parked_watchdog_wakes_for_the_next_runaway():
+    from workflows.sandbox.watchdog import TimeUp, Watchdog
+
+    dog = Watchdog(park_after=0.05)
+    dog.disarm(dog.arm(time.monotonic() + 5))  # starts its thread
+    busy_python(0.3)  # quiet for longer than park_after
+    assert dog.parked
+    started = time.monotonic()
+    watch = dog.arm(started + 0.3)
+    with pytest.raises(TimeUp):
+        try:
+            while True:
+                pass
+        finally:
+            dog.disarm(watch)
+    assert time.monotonic() - started < 0.3 + MARGIN and dog.fired_count == 1
+
+
+def test_an_evaluation_nested_in_another_runs_under_the_outer_limit():
+    inner = Sandbox(Limits(seconds=30))
+    outer = Sandbox(
+        Limits(seconds=LIMIT),
+        helpers={"inner_loop": lambda: inner.evaluate("[0 for i in range(10**6) for j in range(10**6)]", {})},
+    )
+    error, elapsed = stopped(outer, "x = inner_loop()", ScriptTimeout)
+    assert elapsed < LIMIT + MARGIN
+
+
+def test_limits_come_from_the_environment():
+    limits = Limits.from_env(
+        {
+            "ELDERCARE_SCRIPT_SECONDS": "0.75",
+            "ELDERCARE_CASE_DATA_MB": "10",
+            "ELDERCARE_SCRIPT_MEMORY_MB": "x",
+        }
+    )
+    assert limits.seconds == 0.75 and limits.data_bytes == 10 * 1024 * 1024
+    assert limits.memory_bytes == Limits().memory_bytes  # an invalid value keeps the default
+    assert Limits.from_env({}) == Limits()
+
+
+def test_run_limited_stops_other_work_too(sandbox):
+    def render():
+        while True:
+            pass
+
+    started = time.monotonic()
+    with pytest.raises(ScriptTimeout):
+        sandbox.run_limited(render)
+    assert time.monotonic() - started < LIMIT + MARGIN
+
+
+def test_the_interop_models_code_passes_the_check():
+    from .conftest import INTEROP
+
+    if not INTEROP.exists():
+        pytest.skip("the interop models are not on this machine")
+    sources = []
+    for path in INTEROP.rglob("*.bpmn"):
+        for node in etree.parse(str(path)).iter("{*}script", "{*}conditionExpression"):
+            sources.append(("exec" if node.tag.endswith("script") else "eval", (node.text or "").strip()))
+    assert sources and all(check_source(src, mode) is None for mode, src in sources)
