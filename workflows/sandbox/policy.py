@@ -142,6 +142,8 @@ def _problems(tree: ast.AST, limits: Limits) -> list[str]:
             for arg in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]:
                 if arg is not None and arg.arg.startswith("_"):
                     say(node, f"脚本不允许使用以下划线开头的名称 {arg.arg}")
+                elif arg is not None and arg.arg in EXCEPTION_NAMES:
+                    say(node, f"脚本不能用内置名称 {arg.arg} 作参数名，请换一个名称")
         elif (
             kind is ast.Constant and type(node.value) is int and node.value.bit_length() > limits.max_int_bits
         ):
@@ -160,6 +162,8 @@ def _check_name(node: ast.Name, say) -> None:
 
 
 def _check_handler(node: ast.ExceptHandler, say) -> None:
+    if node.name in EXCEPTION_NAMES:
+        say(node, f"脚本不能给内置名称 {node.name} 赋值，请换一个变量名")
     if node.type is None:
         say(node, "脚本不允许使用不带异常类型的 except，请写明异常类型，如 except ValueError")
         return

@@ -320,6 +320,8 @@ REFUSED = {
     "computed_exception": "try:\n    x = 1\nexcept Exception.mro()[1]:\n    x = 2",
     "exception_in_a_variable": "e = ValueError\ntry:\n    x = 1\nexcept e:\n    x = 2",
     "rebinding_an_exception": "ValueError = 1",
+    "exception_as_a_parameter": "f = lambda ValueError: 1",
+    "exception_as_the_caught_name": "try:\n    x = 1\nexcept KeyError as ValueError:\n    x = 2",
     "mro": "x = Exception.mro()",
     "with": "with x:\n    pass",
     "class": "class A:\n    pass",
