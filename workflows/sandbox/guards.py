@@ -68,6 +68,7 @@ class Guards:
             "_inplacevar_": self.inplace,
             "_apply_": apply,
             "_binop_": self.binop,
+            "_setop_": self.setop,
             "_format_": self.format_value,
             "_fstring_": self.fstring,
             "_deep_": self.deep,
@@ -200,6 +201,23 @@ class Guards:
                 self._check_percent(a, b)
             return a % b
         raise ValueError(op)
+
+    def setop(self, op: str, a: Any, b: Any) -> Any:
+        ta, tb = type(a), type(b)
+        if ta in _VIEWS or tb in _VIEWS:
+            # A view's set operators take any iterable and hash each element (an items view hashes its
+            # (key, value) pairs, values included): check what will be hashed; an iterator is read once.
+            if ta in _VIEWS:
+                if ta is _ITEMS_VIEW:
+                    self.check_keys(a)
+            elif not isinstance(a, set | frozenset | dict):
+                a = self.check_keys(a)
+            if tb in _VIEWS:
+                if tb is _ITEMS_VIEW:
+                    self.check_keys(b)
+            elif not isinstance(b, set | frozenset | dict):
+                b = self.check_keys(b)
+        return _SET_OPERATORS[op](a, b)
 
     def _multiply(self, a, b, ta, tb, apply: Callable) -> Any:
         if (ta is int or ta is bool) and (tb is int or tb is bool):
@@ -502,6 +520,8 @@ class Guards:
 
 
 _SEQ_TYPES = frozenset(_SEQUENCES)
+_ITEMS_VIEW = type({}.items())
+_SET_OPERATORS = {"-": operator.sub, "|": operator.or_, "&": operator.and_, "^": operator.xor}
 _NAMES = {str: "字符串", bytes: "字节串", list: "列表", tuple: "元组"}
 _PERCENT_SPEC_BYTES = re.compile(rb"%(?:\(([^)]*)\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?([a-zA-Z%])")
 _INPLACE = {
@@ -788,9 +808,17 @@ def _method_guards(g: Guards) -> dict[str, _MethodGuard]:
         "symmetric_difference",
         "issubset",
         "issuperset",
-        "isdisjoint",
     ):
         guards[name] = [((set, frozenset), set_operation(name))]
+
+    def isdisjoint(s, other):
+        if type(s) is _ITEMS_VIEW:
+            g.check_keys(s)
+        if not isinstance(other, set | frozenset | dict) and type(other) not in _VIEWS:
+            other = g.check_keys(other)
+        return type(s).isdisjoint(s, other)
+
+    guards["isdisjoint"] = [((set, frozenset, *_VIEWS), isdisjoint)]
     for name in ("intersection_update", "difference_update", "symmetric_difference_update"):
         guards[name] = [(set, set_operation(name))]
     return {name: _MethodGuard(name, forms) for name, forms in guards.items()}

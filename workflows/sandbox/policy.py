@@ -13,6 +13,7 @@ Refused (each with a Chinese reason, the same at deploy and at run time):
 Transformed (on top of RestrictedPython's `_getattr_`, `_getitem_`, `_write_`, `_inplacevar_` ...):
 - `a + b`, `a * b`, `a ** b`, `a << b`, `a % b` -> `_binop_("+", a, b)` ...: repetition, concatenation,
   big-integer growth and %-formatting are estimated before they run;
+- `a - b`, `a | b`, `a & b`, `a ^ b` -> `_setop_(...)`: on `keys()`/`items()` views they hash any iterable;
 - f-strings -> `_fstring_((part, _format_(value, conversion, spec), ...))`: widths, precisions and the
   joined length are checked;
 - comparisons whose two sides are both computed (not literals) -> each computed side through `_deep_`:
@@ -91,6 +92,8 @@ FORBIDDEN_NAMES = frozenset(
 FORBIDDEN_ATTRIBUTES = frozenset({"mro", "format", "format_map"})
 
 GUARDED_BINOPS = {ast.Add: "+", ast.Mult: "*", ast.Pow: "**", ast.LShift: "<<", ast.Mod: "%"}
+# Set operators: on a dict's keys() or items() they accept any iterable, and hash every element of it.
+SET_BINOPS = {ast.Sub: "-", ast.BitOr: "|", ast.BitAnd: "&", ast.BitXor: "^"}
 
 _STATEMENT_NAMES = {
     ast.ClassDef: "定义类（class）",
@@ -205,9 +208,12 @@ class SandboxPolicy(RestrictingNodeTransformer):
     def visit_BinOp(self, node: ast.BinOp) -> Any:
         node = self.node_contents_visit(node)
         symbol = GUARDED_BINOPS.get(type(node.op))
-        if symbol is None:
-            return node
-        return _call("_binop_", [ast.Constant(symbol), node.left, node.right], node)
+        if symbol is not None:
+            return _call("_binop_", [ast.Constant(symbol), node.left, node.right], node)
+        symbol = SET_BINOPS.get(type(node.op))
+        if symbol is not None and not (_is_literal(node.left) and _is_literal(node.right)):
+            return _call("_setop_", [ast.Constant(symbol), node.left, node.right], node)
+        return node
 
     def visit_JoinedStr(self, node: ast.JoinedStr) -> Any:
         node = self.node_contents_visit(node)

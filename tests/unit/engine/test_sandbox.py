@@ -264,6 +264,9 @@ C_BOMBS = {
     "shared_list_count": "a = []\nfor i in range(80):\n    a = [a, a]\nx = [a, a].count([a, a])",
     "shared_set_of_tuples": "t = ()\nfor i in range(80):\n    t = (t, t)\nx = set([t, t])",
     "fromkeys": "t = ()\nfor i in range(80):\n    t = (t, t)\nx = dict.fromkeys([t])",
+    "keys_view_union": "t = ()\nfor i in range(80):\n    t = (t, t)\nx = {}.keys() | [t]",
+    "items_view_intersection": "t = ()\nfor i in range(80):\n    t = (t, t)\nd = {1: t}\nx = d.items() & d.items()",
+    "view_isdisjoint": "t = ()\nfor i in range(80):\n    t = (t, t)\nx = {}.keys().isdisjoint([t])",
 }
 
 
@@ -290,7 +293,8 @@ def test_bounded_work_of_the_same_kinds_still_runs(sandbox):
         "j = {(1, 2): 'pair'}[(1, 2)]\nk = max([1, 5, 3])\nl = int('ff', 16)\nm = str(Decimal('12.50'))\n"
         "n = [*'ab', *range(2)]\no = list(map(str, [1, 2]))\np = [v for v in filter(None, [0, 1, 2])]\n"
         "q = dict.fromkeys(['a', 'b'], 0)\nr = round(Decimal('2.675'), 2)\ns = 1 << 10\nt = 'a-b'.replace('-', '--')\n"
-        "u = isinstance('x', str) and isinstance(3, int)\nv = len(str(12345))\nw = {1, 2} | {3}\nc = c > 2 ** 53\n",
+        "u = isinstance('x', str) and isinstance(3, int)\nv = len(str(12345))\nw = {1, 2} | {3}\nc = c > 2 ** 53\n"
+        "y = sorted({'a': 1, 'b': 2}.keys() - ['a'])\nz = 10 - 4 - (date(2025, 6, 3) - date(2025, 6, 1)).days\n",
     )
     assert context["a"] == "ababab" and context["b"] == [0, 0, 0, 0] and context["c"] is True
     assert context["d"] == "x...." and context["e"] == "3.14|   7" and context["f"] == "甲, 乙"
@@ -299,6 +303,7 @@ def test_bounded_work_of_the_same_kinds_still_runs(sandbox):
     assert context["n"] == ["a", "b", 0, 1] and context["o"] == ["1", "2"] and context["p"] == [1, 2]
     assert context["q"] == {"a": 0, "b": 0} and context["r"] == Decimal("2.68") and context["s"] == 1024
     assert context["t"] == "a--b" and context["u"] is True and context["v"] == 5 and context["w"] == {1, 2, 3}
+    assert context["y"] == ["b"] and context["z"] == 4
 
 
 def test_memory_growth_in_python_loops_is_stopped():
