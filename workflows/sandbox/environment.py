@@ -61,24 +61,53 @@ class Step:
         _budget.reset(self._token)
 
 
+class _Helpers(dict):
+    """The helpers offered to diagram code, mirrored into the sandbox's builtins (where scripts find them)."""
+
+    def __init__(self, builtins: dict, reserved: frozenset[str]):
+        super().__init__()
+        self._builtins = builtins
+        self._reserved = reserved
+
+    def __setitem__(self, name: str, function: Any) -> None:
+        # A helper named like a guarded builtin (`sorted`, `str`) would replace the guard.
+        if name.startswith("_") or name in self._reserved:
+            raise ValueError(f"a diagram helper may not be named {name!r}: the name is reserved")
+        super().__setitem__(name, function)
+        self._builtins[name] = function
+
+    def __delitem__(self, name: str) -> None:
+        super().__delitem__(name)
+        self._builtins.pop(name, None)
+
+    def update(self, *args, **kwargs) -> None:
+        for name, function in dict(*args, **kwargs).items():
+            self[name] = function
+
+
 class Sandbox:
     """Runs diagram code under `limits`, offering the standard helpers and `helpers` (name -> function)."""
 
     def __init__(self, limits: Limits | None = None, helpers: Mapping[str, Any] | None = None):
         self.limits = limits or Limits.from_env()
         self.guards = Guards(self.limits)
-        self.helpers: dict[str, Any] = standard_helpers()
+        # Helpers and guards are served from the builtins, so a scope is the task data and one more key:
+        # cheap to build, and cheap to compare with the task data after a script. Task data still shadows
+        # a helper of the same name, as SpiffWorkflow's environment lets it; a guard it never shadows
+        # (variables named like guards are left out of the scope: scripts cannot name them anyway).
+        self._builtins = {**self.guards.builtins, **self.guards.hooks}
+        self.helpers = _Helpers(self._builtins, frozenset(self._builtins))
+        self.helpers.update(standard_helpers())
         self.helpers.update(helpers or {})
-        # What every scope gets last, so task data can never replace a guard or the builtins.
-        self._fixed = {"__builtins__": self.guards.builtins, **self.guards.hooks}
+        self._guard_names = frozenset(self.guards.hooks) | {"__builtins__"}
         self._code: dict[tuple[str, str], Any] = {}
-        # TaskDataEnvironment's attribute, for callers that read it.
-        self.globals = {**self.helpers, **self._fixed}
+        # TaskDataEnvironment's attribute: a helper added here (as `engine.register_script_helper` does
+        # today) is offered like one added with `register`.
+        self.globals = self.helpers
 
     def register(self, name: str, function: Callable) -> None:
         """Offer a tested helper to diagram code under `name`."""
         self.helpers[name] = function
-        self.globals[name] = function
 
     # -- SpiffWorkflow's environment interface
 
@@ -87,28 +116,39 @@ class Sandbox:
     ) -> Any:
         """Evaluate a condition or expression against task data; return its value."""
         code = self._compiled(expression.strip() if isinstance(expression, str) else expression, "eval")
-        scope = dict(self.helpers)
         if external_context:
-            scope.update(external_context)
-        scope.update(context)
-        scope.update(self._fixed)
+            scope = dict(external_context)
+            scope.update(context)
+        else:
+            scope = dict(context)
+        if not self._guard_names.isdisjoint(scope):
+            for name in self._guard_names.intersection(scope):
+                del scope[name]
+        scope["__builtins__"] = self._builtins
         return self._run(lambda: eval(code, scope))  # noqa: S307 - restricted, guarded code only
 
     def execute(self, script: str, context: dict, external_context: Mapping | None = None) -> bool:
         """Run a script against task data; its storable changes are written back when it finishes."""
         code = self._compiled(script, "exec")
         external = external_context or {}
-        clash = sorted(k for k in context if k in self.helpers or k in external)
-        if clash:
+        if not self.helpers.keys().isdisjoint(context) or (
+            external and not external.keys().isdisjoint(context)
+        ):
+            clash = sorted(k for k in context if k in self.helpers or k in external)
             raise ScriptFailed(
                 f"案件数据中的变量 {'、'.join(map(str, clash))} 与流程可调用的函数同名，请给这些字段换一个名称"
             )
-        scope = dict(self.helpers)
-        scope.update(external)
-        scope.update(context)
-        scope.update(self._fixed)
+        if external:
+            scope = dict(external)
+            scope.update(context)
+        else:
+            scope = dict(context)
+        hidden = self._guard_names.intersection(scope) if not self._guard_names.isdisjoint(scope) else ()
+        for name in hidden:
+            del scope[name]
+        scope["__builtins__"] = self._builtins
         self._run(lambda: exec(code, scope))  # noqa: S102 - restricted, guarded code only
-        self._write_back(scope, context, external)
+        self._write_back(scope, context, external, hidden)
         return True
 
     def call_service(self, context, **kwargs):
@@ -200,15 +240,16 @@ class Sandbox:
     def _step_message(self, budget: StepBudget) -> str:
         return f"本步骤的流程图代码累计运行超过 {budget.total:g} 秒的时间上限，已被终止"
 
-    def _write_back(self, scope: dict, context: dict, external: Mapping) -> None:
-        fixed, helpers = self._fixed, self.helpers
+    def _write_back(self, scope: dict, context: dict, external: Mapping, hidden) -> None:
+        helpers = self.helpers
         changed = {}
         for key, value in scope.items():
-            if key in fixed or key in helpers or key in external or callable(value):
+            if context.get(key, _MISSING) is value:
                 continue
-            if key not in context or context[key] is not value:
-                changed[key] = value
-        deleted = [key for key in context if key not in scope]
+            if key == "__builtins__" or key in helpers or key in external or callable(value):
+                continue  # as SpiffWorkflow: helper names and functions never become task data
+            changed[key] = value
+        deleted = [key for key in context.keys() - scope.keys() if key not in hidden]
         if deleted:
             gone = set(deleted)
             after = {key: value for key, value in context.items() if key not in gone}
@@ -221,6 +262,9 @@ class Sandbox:
         for key in deleted:
             del context[key]
         context.update(changed)
+
+
+_MISSING = object()
 
 
 def _explain(exc: BaseException) -> str:

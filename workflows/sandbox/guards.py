@@ -132,6 +132,11 @@ class Guards:
                 extend(list(item))
             elif isinstance(item, Enum):
                 push(item.value)
+            elif kind is slice:
+                extend((item.start, item.stop, item.step))
+            elif isinstance(item, BaseException):  # its text is that of its arguments
+                total += 16
+                extend(item.args)
             elif isinstance(item, str | bytes | list | tuple | dict | set | frozenset | int):
                 # A subclass: walk it as its base.
                 push(_as_base(item))

@@ -258,6 +258,10 @@ C_BOMBS = {
     "shared_tuple_key": "t = ()\nfor i in range(80):\n    t = (t, t)\nd = {}\nd[t] = 1",
     "shared_tuple_in_set": "t = ()\nfor i in range(80):\n    t = (t, t)\nx = {t}",
     "shared_list_text": "l = []\nfor i in range(80):\n    l = [l, l]\nx = str(l)",
+    "text_of_an_error": (
+        "t = ()\nfor i in range(80):\n    t = (t, t)\ntry:\n    raise ValueError(t)\nexcept ValueError as e:\n    x = str(e)"
+    ),
+    "text_of_a_slice": "t = ()\nfor i in range(80):\n    t = (t, t)\nx = str(slice(t, 0, 1))",
     "shared_list_fstring": "l = []\nfor i in range(80):\n    l = [l, l]\nx = f'{l}'",
     "shared_list_compare": "a = []\nb = []\nfor i in range(80):\n    a = [a, a]\n    b = [b, b]\nx = a == b",
     "shared_list_sort": "a = []\nfor i in range(80):\n    a = [a, a]\nx = sorted([a, [a]])",
@@ -747,3 +751,14 @@ def test_the_interop_models_code_passes_the_check():
         for node in etree.parse(str(path)).iter("{*}script", "{*}conditionExpression"):
             sources.append(("exec" if node.tag.endswith("script") else "eval", (node.text or "").strip()))
     assert sources and all(check_source(src, mode) is None for mode, src in sources)
+
+
+def test_helpers_added_either_way_are_offered_and_cannot_replace_a_guard():
+    sandbox = Sandbox(Limits(seconds=LIMIT))
+    sandbox.register("double_it", lambda x: 2 * x)
+    sandbox.globals["triple_it"] = lambda x: 3 * x  # the way engine.register_script_helper adds them today
+    context = run(sandbox, "y = double_it(x) + triple_it(x)", {"x": 1})
+    assert context == {"x": 1, "y": 5}  # helpers never become task data
+    for name in ("sorted", "str", "_getattr_"):
+        with pytest.raises(ValueError):
+            sandbox.register(name, lambda *a: None)
