@@ -149,27 +149,32 @@ class _Walker:
                 size += 2 + len(item)
                 if items > limit_items:
                     raise _TooBig
-                for key, child in children:
-                    if kind is dict:
+                if kind is dict:
+                    for key, child in children:
                         if type(key) is not str:
                             self.problem(trail, f"的键 {_short(key)} 不是文本，不能保存")
                             continue
-                        size += len(key) + 3
-                    ck = type(child)
-                    if ck is str:
-                        size += len(child) + 2 if child.isascii() else 3 * len(child) + 2
-                    elif ck is int:
-                        if not -SAFE_INTEGER <= child <= SAFE_INTEGER:
-                            self.problem((key, trail), f"的整数超出可保存的范围（±{SAFE_INTEGER}）")
-                        size += 12
-                    elif ck is bool or child is None:
-                        size += 5
-                    elif ck is float:
-                        if child - child != 0.0:
-                            self.problem((key, trail), f"的值 {child} 不是有限的数，不能保存")
-                        size += 24
-                    else:
-                        push((child, depth + 1, (key, trail)))
+                        ck = type(child)
+                        if ck is str:
+                            size += len(key) + (len(child) + 5 if child.isascii() else 3 * len(child) + 5)
+                        elif ck is bool or child is None:
+                            size += len(key) + 8
+                        elif ck is int and -SAFE_INTEGER <= child <= SAFE_INTEGER:
+                            size += len(key) + 15
+                        else:
+                            size += len(key) + 3
+                            push((child, depth + 1, (key, trail)))
+                else:
+                    for index, child in children:
+                        ck = type(child)
+                        if ck is str:
+                            size += len(child) + 2 if child.isascii() else 3 * len(child) + 2
+                        elif ck is bool or child is None:
+                            size += 5
+                        elif ck is int and -SAFE_INTEGER <= child <= SAFE_INTEGER:
+                            size += 12
+                        else:
+                            push((child, depth + 1, (index, trail)))
                 if size > limit_size:
                     raise _TooBig
         finally:
