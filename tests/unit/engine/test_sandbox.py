@@ -762,3 +762,93 @@ def test_helpers_added_either_way_are_offered_and_cannot_replace_a_guard():
     for name in ("sorted", "str", "_getattr_"):
         with pytest.raises(ValueError):
             sandbox.register(name, lambda *a: None)
+
+
+PARITY_FORMS = r"""
+a, *b = [1, 2, 3]
+c = [*b, *b]
+for i, (j, k) in enumerate([(1, 2)]):
+    e = i + j + k
+f = {**{'a': 1}, 'b': 2}
+g = f'{1!r:>3}|{"x"!s}|{2.5:.1f}|{date(2025, 1, 2):%Y/%m}'
+h = [i for i in range(5) if i % 2]
+m = (lambda q=1: q * 2)()
+n = 1 if len(h) > 1 else 2
+d = dict(a=1, b=2)
+del d['a']
+l = [1, 2, 3]
+l[0] = 5
+del l[1]
+l[1:1] = [7, 8]
+s = 'abcdef'[::-1][1:3]
+t = (1,) + (2,)
+u = -5 % 3
+v = 7 // 2
+w = not True
+x = 1 < 2 < 3 and 3 > 2 >= 2
+y = 'a' in 'abc' and 'z' not in ['a']
+z = [1] == [1] and {'a': [1]} != {'a': [2]}
+aa = {1: 2}.get(1)
+bb = max(1, 2, key=lambda q: -q)
+cc = divmod(7, 2)
+dd = abs(-3) + round(2.5) + round(2.675, 2)
+ee = sum(q for q in [1, 2]) + sum([0.5, 0.25])
+ff = list(reversed([1, 2]))
+gg = sorted({'b': 1, 'a': 2}.items())
+hh = 'x'.join(['a', 'b']) + ' a '.strip().upper()
+ii = str(Decimal('1.10') + Decimal('2'))
+jj = int('12') + float('1.5')
+kk = tuple([1]) + tuple()
+ll = sorted(set([3, 1, 1]))
+mm = 2 ** 10 + (1 << 3) + (10 >> 1) + (5 & 3 | 2 ^ 1) + ~5
+nn = 'a' * 3 + '%s-%d' % ('x', 4) + '%(a)s' % {'a': 1}
+oo = [0] * 2 + [1]
+pp = (date(2025, 3, 1) - timedelta(days=1)).isoformat()
+qq = min([3, 1, 2]) + len({'a': 1})
+rr = isinstance(1, (int, float)) and isinstance('x', str) and not isinstance(1, str)
+ss = any([0, 1]) and all([])
+tt = [q for q in filter(None, [0, 1, 2])] + list(map(lambda q: q * 2, [1, 2])) + [p for p in zip([1], [2])]
+uu = {k: v for k, v in [('a', 1)]}
+vv = {q % 2 for q in range(4)}
+ww = ', '.join(str(q) for q in range(3))
+xx = 'a,b'.split(',') + 'a b'.split()
+yy = 'Hello'.lower().replace('l', 'L', 1).center(9, '*').ljust(10, '.')
+zz = [1, 2, 3].index(2) + [1, 1].count(1) + (1, 2).count(2)
+ab = dict.fromkeys(['a'], 0)
+ac = {'a': 1}
+ac.update(b=2)
+ac.setdefault('c', 3)
+ad = ac.pop('a')
+ae = sorted(ac.keys() | {'z'})
+af = list(ac.items())
+ag = [1, 2]
+ag.extend([3])
+ag.append(4)
+ag.insert(0, 0)
+ag.sort(reverse=True)
+ah = ag.pop()
+ai = set([1])
+ai.add(2)
+ai.discard(1)
+aj = sorted(ai | {5})
+ak = Decimal('10') / 3
+al = str(ak.quantize(Decimal('0.01')))
+am = (x := 5) + 1
+an = hash('a') == hash('a')
+ao = chr(65) + str(ord('A')) + hex(255) + oct(8)
+ap = int(Decimal('12.7')) + int('ff', 16) + int(3.9)
+aq = '{}'
+ar = str([1, 'a', None]) + repr({'k': (1, 2)})
+at = 'x' * 0 + 'y' * -1
+au = [[0] * 2] * 2
+av = f"{'a'!r}{3:05d}{0.5:%}{1234567:,}"
+aw = list(range(10, 0, -3))
+ax = str(range(3))
+"""
+
+
+def test_ordinary_code_computes_the_same_under_the_guards():
+    expected: dict = {}
+    exec(PARITY_FORMS, {"Decimal": Decimal, "date": date, "timedelta": timedelta}, expected)  # noqa: S102 - the reference
+    got = run(Sandbox(Limits()), PARITY_FORMS)
+    assert {k: v for k, v in got.items() if k != "an"} == {k: v for k, v in expected.items() if k != "an"}
