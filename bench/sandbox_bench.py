@@ -1,21 +1,18 @@
-"""Sandbox benchmark: the cost of running diagram code under limits (workflows.sandbox) against today's evaluator.
+"""Sandbox benchmark: the cost of running diagram code under limits (workflows.engine.sandbox).
 
 1. Per evaluation. The shipped diagrams' real code with real data. Every script, pre/post script,
    gateway condition, timer expression and DMN expression is extracted from bpmn/**/*.bpmn and *.dmn;
    to give each its real task data, the shipped diagrams are then driven while every call the engine
    makes to its script environment is recorded with the task data of that moment: by default through
-   tests/bpmn (one test per path through each shipped diagram, on SQLite; about a minute), with --demo
-   through the demo data instead (`eldercare init-db --demo`, a few seconds, fewer paths). DMN cells
-   are recorded in the form the DMN engine evaluates them (`(input) == (entry)`). Up to 5 recorded
-   calls per distinct source are replayed many times through today's evaluator
-   (`workflows.engine._restricted_env`) and through `Sandbox`, interleaved in rounds; both must give the
-   same results. Printed: how many extracted sources the recording reached, µs per evaluation
-   (expressions and scripts apart), and the ratio.
-2. Per engine step. `bench.engine_bench.measure_inmemory` (SpiffWorkflow alone) and `measure_persisted`
-   on SQLite (a commit per completion), the bench_home_care workload, with the engine's script
-   environment swapped for a Sandbox, each completion wrapped in `Sandbox.step()` as the engine will do
-   it, against today's environment; interleaved rounds.
-3. A runaway step. One thread starts a case whose script is `while True: pass`, under the default limits;
+   tests/processes (one test per path through each shipped diagram, on SQLite; about a minute), with
+   --demo through the demo data instead (`eldercare init-db --demo`, a few seconds, fewer paths). DMN
+   cells are recorded in the form the DMN engine evaluates them (`(input) == (entry)`). Up to 5 recorded
+   calls per distinct source are replayed many times through the sandbox and through bare Python
+   (`eval`/`exec` with the same helpers, no limits: a yardstick, not something to run diagrams with),
+   interleaved in rounds; both must give the same results. Printed: how many extracted sources the
+   recording reached, µs per evaluation (expressions and scripts apart), and the ratio to bare Python.
+   (What a whole engine step costs with the sandbox is `eldercare bench engine`, before and after.)
+2. A runaway step. One thread starts a case whose script is `while True: pass`, under the default limits;
    this thread meanwhile completes unrelated steps: when the runaway step fails, and the unrelated
    steps' latency, against the same steps alone.
 
@@ -41,9 +38,10 @@ from typing import Any
 
 from lxml import etree
 
-from workflows import cases, config, demo, engine, processes, schema  # noqa: F401 - cases installs the helpers
+from workflows import config, demo, processes, registry, schema, versions
 from workflows.db import make_engine, session_factory
-from workflows.sandbox import Sandbox
+from workflows.engine import Instance
+from workflows.engine.sandbox import Sandbox
 
 STANDARD = ("Decimal", "date", "datetime", "timedelta")
 REPO = Path(__file__).resolve().parent.parent
@@ -87,7 +85,7 @@ def reached(source: tuple[str, str], recorded: set[tuple[str, str]]) -> bool:
 @contextmanager
 def recording() -> Any:
     """Record every call the engine makes to its script environment, with a copy of its task data."""
-    env = engine._restricted_env
+    env = registry.engine().sandbox
     calls: list[Call] = []
     original_evaluate, original_execute = env.evaluate, env.execute
 
@@ -107,17 +105,17 @@ def recording() -> Any:
 
 
 def drive_path_tests() -> None:
-    """Run tests/bpmn (every path through every shipped diagram) in this process, on SQLite only."""
+    """Run tests/processes (every path through every shipped diagram) in this process, on SQLite only."""
     import pytest
 
     saved = os.environ.pop("ELDERCARE_TEST_PG_URL", None)
     try:
-        code = pytest.main([str(REPO / "tests" / "bpmn"), "-q", "-p", "no:cacheprovider", "--no-header"])
+        code = pytest.main([str(REPO / "tests" / "processes"), "-q", "-p", "no:cacheprovider", "--no-header"])
     finally:
         if saved is not None:
             os.environ["ELDERCARE_TEST_PG_URL"] = saved
     if code != 0:
-        raise SystemExit(f"tests/bpmn failed (exit {code}): the recording would not be the shipped paths")
+        raise SystemExit(f"tests/processes failed (exit {code}): the recording would not be the shipped paths")
 
 
 def drive_demo() -> None:
@@ -128,7 +126,7 @@ def drive_demo() -> None:
             schema.upgrade(db)
             make = session_factory(db)
             with make.begin() as session:
-                processes.deploy(session, None, processes.read_bundle(config.bpmn_dir()))
+                versions.deploy(session, None, versions.read_bundle(config.bpmn_dir()))
             with make.begin() as session:
                 demo.load_demo(session, "bench-only-password")
         finally:
@@ -151,7 +149,22 @@ def sample(calls: list[Call]) -> list[Call]:
 
 
 def make_sandbox() -> Sandbox:
-    return Sandbox(helpers={k: v for k, v in engine._HELPERS.items() if k not in STANDARD})
+    return Sandbox(helpers={k: v for k, v in registry.engine().helpers.items() if k not in STANDARD})
+
+
+class BarePython:
+    """The yardstick: the same helpers and data semantics, plain `eval`/`exec`, no limits and no checks."""
+
+    def __init__(self, helpers: dict):
+        self.helpers = helpers
+
+    def evaluate(self, expression, context, external_context=None):
+        return eval(expression.strip(), {**self.helpers, **(external_context or {}), **context})  # noqa: S307
+
+    def execute(self, script, context, external_context=None):
+        scope = {**self.helpers, **(external_context or {}), **context}
+        exec(script, scope)  # noqa: S102 - the yardstick runs only recorded shipped code
+        context.update({k: v for k, v in scope.items() if k not in self.helpers and not k.startswith("__")})
 
 
 def outcome(evaluator, call: Call) -> Any:
@@ -190,7 +203,8 @@ def copying(calls: list[Call], reps: int) -> float:
 
 
 def measure_calls(calls: list[Call], rounds: int, reps: int, log=print) -> dict:
-    today, sandbox = engine._restricted_env, make_sandbox()
+    sandbox = make_sandbox()
+    today = BarePython(dict(sandbox.helpers))
     different = [c.source for c in calls if outcome(today, c) != outcome(sandbox, c)]
     result: dict[str, Any] = {"calls_replayed": len(calls), "results_differ": len(different)}
     if different:
@@ -208,77 +222,16 @@ def measure_calls(calls: list[Call], rounds: int, reps: int, log=print) -> dict:
         result[name] = {
             "calls": len(chosen),
             "distinct_sources": len({c.source for c in chosen}),
-            "today_us": round(statistics.median(old), 2),
+            "bare_python_us": round(statistics.median(old), 2),
             "sandbox_us": round(statistics.median(new), 2),
             "ratio": round(statistics.median(n / o for n, o in zip(new, old, strict=True)), 3),
         }
         log(
             f"{name}: {len(chosen)} calls ({result[name]['distinct_sources']} distinct), "
-            f"today {result[name]['today_us']} µs, sandbox {result[name]['sandbox_us']} µs, "
+            f"bare Python {result[name]['bare_python_us']} µs, sandbox {result[name]['sandbox_us']} µs, "
             f"ratio {result[name]['ratio']}"
         )
     return result
-
-
-@contextmanager
-def sandboxed(sandbox: Sandbox):
-    """The engine with `sandbox` as its script environment, each completion one `step()`, as it will be wired."""
-    today = engine._script_engine.environment
-    complete = engine.Instance.complete
-
-    def complete_in_a_step(self, task_id, data):
-        with sandbox.step():
-            return complete(self, task_id, data)
-
-    engine._script_engine.environment = sandbox
-    engine.Instance.complete = complete_in_a_step
-    try:
-        yield
-    finally:
-        engine._script_engine.environment = today
-        engine.Instance.complete = complete
-
-
-def measure_steps(rounds: int, n_cases: int, log=print) -> dict:
-    from bench import engine_bench
-
-    sandbox = make_sandbox()
-    engine_bench.measure_inmemory(5)
-    with sandboxed(sandbox):
-        engine_bench.measure_inmemory(5)  # warm up both
-    samples: dict[str, list[float]] = {"today": [], "sandbox": [], "today_sqlite": [], "sandbox_sqlite": []}
-    with tempfile.TemporaryDirectory() as folder:
-        for i in range(rounds):
-            # Interleaved, so that the shared machine's noise falls on both alike.
-            samples["today"].append(engine_bench.measure_inmemory(n_cases))
-            with sandboxed(sandbox):
-                samples["sandbox"].append(engine_bench.measure_inmemory(n_cases))
-            samples["today_sqlite"].append(
-                engine_bench.measure_persisted(f"sqlite:///{folder}/t{i}.sqlite", n_cases)
-            )
-            with sandboxed(sandbox):
-                samples["sandbox_sqlite"].append(
-                    engine_bench.measure_persisted(f"sqlite:///{folder}/s{i}.sqlite", n_cases)
-                )
-            log(
-                f"step round {i + 1}/{rounds}: " + ", ".join(f"{k} {v[-1]:.0f}/s" for k, v in samples.items())
-            )
-
-    def figures(today: list[float], new: list[float]) -> dict:
-        ratios = [n / o for n, o in zip(new, today, strict=True)]
-        return {
-            "today_per_s": round(statistics.median(today), 1),
-            "sandbox_per_s": round(statistics.median(new), 1),
-            "ratio": round(statistics.median(ratios), 3),
-            "ratio_range": [round(min(ratios), 3), round(max(ratios), 3)],
-            "today_range": [round(min(today)), round(max(today))],
-        }
-
-    return {
-        "workload": "bench_home_care (7 user tasks per case), completions per second",
-        "inmemory": figures(samples["today"], samples["sandbox"]),
-        "sqlite": figures(samples["today_sqlite"], samples["sandbox_sqlite"]),
-    }
 
 
 RUNAWAY_BPMN = """<?xml version="1.0" encoding="UTF-8"?>
@@ -305,9 +258,10 @@ def measure_runaway(log=print) -> dict:
 
     from bench import engine_bench
 
-    sandbox = make_sandbox()
-    (parsed,) = engine.parse_bundle({"runaway.bpmn": RUNAWAY_BPMN})
-    runaway_spec = engine.load_spec(parsed.spec_json)
+    the_engine = registry.engine()
+    sandbox = the_engine.sandbox
+    (parsed,) = the_engine.parse_bundle({"runaway.bpmn": RUNAWAY_BPMN})
+    runaway_spec = the_engine.load_spec(parsed.spec_json)
     normal_spec = engine_bench._spec("bench_home_care")
     outcome: dict[str, Any] = {}
     started = threading.Event()
@@ -315,7 +269,7 @@ def measure_runaway(log=print) -> dict:
     def step_latencies(stop: Callable[[], bool]) -> list[float]:
         latencies = []
         while not stop():
-            inst = engine.Instance.start(normal_spec, {"months": 3})
+            inst = Instance.start(normal_spec, {"months": 3})
             while not inst.completed and not stop():
                 step = inst.human_steps()[0]
                 t0 = time.perf_counter()
@@ -327,20 +281,19 @@ def measure_runaway(log=print) -> dict:
         started.set()
         t0 = time.perf_counter()
         try:
-            engine.Instance.start(runaway_spec)
+            Instance.start(runaway_spec)
             outcome["error"] = "none"
         except Exception as exc:  # noqa: BLE001 - what the caller sees is the figure
             outcome["error"] = str(exc)[:160]
         outcome["seconds"] = time.perf_counter() - t0
 
-    with sandboxed(sandbox):
-        quiet_end = time.perf_counter() + 2.0
-        alone = step_latencies(lambda: time.perf_counter() > quiet_end)
-        thread = threading.Thread(target=runaway)
-        thread.start()
-        started.wait()
-        beside = step_latencies(lambda: not thread.is_alive())
-        thread.join()
+    quiet_end = time.perf_counter() + 2.0
+    alone = step_latencies(lambda: time.perf_counter() > quiet_end)
+    thread = threading.Thread(target=runaway)
+    thread.start()
+    started.wait()
+    beside = step_latencies(lambda: not thread.is_alive())
+    thread.join()
 
     def pct(values: list[float], q: float) -> float:
         return round(sorted(values)[min(len(values) - 1, int(q * len(values)))] * 1000, 2)
@@ -363,24 +316,24 @@ def measure_runaway(log=print) -> dict:
 
 def run(rounds: int = 5, reps: int = 50, n_cases: int = 40, use_demo: bool = False, log=print) -> dict:
     sources = shipped_sources()
-    how = "the demo data" if use_demo else "tests/bpmn (every path, SQLite)"
+    how = "the demo data" if use_demo else "tests/processes (every path, SQLite)"
     log(f"{len(sources)} scripts and expressions in bpmn/; recording their evaluations through {how} ...")
     calls = record_shipped_calls(drive_demo if use_demo else drive_path_tests)
     recorded = {(c.mode, c.source.strip()) for c in calls}
     covered = sum(reached(s, recorded) for s in sources)
     log(f"recorded {len(calls)} calls; {covered} of the {len(sources)} extracted sources were evaluated")
     result = {
-        "recording": "demo" if use_demo else "tests/bpmn",
+        "recording": "demo" if use_demo else "tests/processes",
         "shipped_sources": len(sources),
         "shipped_sources_evaluated": covered,
         "per_evaluation": measure_calls(sample(calls), rounds, reps, log),
     }
-    result["per_step"] = measure_steps(rounds, n_cases, log)
     result["runaway"] = measure_runaway(log)
     return result
 
 
 if __name__ == "__main__":
+    processes.install()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--demo", action="store_true", help="record through the demo data (quicker, fewer paths)"

@@ -120,6 +120,9 @@ def init_app(app: Flask) -> None:
             database.commit()
         else:
             undo()
+        if exc.aftermath is not None:  # recorded once the request's own writes are gone
+            exc.aftermath(db())
+            database.commit()
         if isinstance(exc, PermissionDenied):
             office.log_denial(exc.message)  # after the undo: the refusal itself is kept
             database.commit()

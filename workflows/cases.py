@@ -38,9 +38,17 @@ class ProcessFailure(DomainError):
 
     status = 500
 
-    def __init__(self, element: str | None, detail: str):
+    def __init__(self, element: str | None, detail: str, *, case_id: int | None = None):
         where = f"（环节 {element}）" if element else ""
-        super().__init__(f"流程执行出错{where}：{detail}。案件保持原状，请联系流程管理员。")
+        if case_id is None:
+            super().__init__(f"流程执行出错{where}：{detail}。案件保持原状，请联系流程管理员。")
+        else:
+            super().__init__(
+                f"流程执行出错{where}：{detail}。本步骤未保存，案件已标记为出错，请联系流程管理员。"
+            )
+            # Past the runtime limits the diagram is at fault and would do the same again: once the step's
+            # writes are rolled back, the case goes to error, with the reason in its timeline.
+            self.aftermath = lambda session: mark_failed(session, case_id, self.message, element)
         self.element = element
         self.detail = detail
 
@@ -334,7 +342,9 @@ def advance(
             move(instance)
         except engine.ScriptError as exc:
             session.info.get(_TAKEN, {}).pop(case.id, None)  # the instance is half-moved: never reuse it
-            raise ProcessFailure(exc.element, exc.message) from exc
+            raise ProcessFailure(
+                exc.element, exc.message, case_id=case.id if exc.over_limit else None
+            ) from exc
         except engine.EngineError as exc:
             session.info.get(_TAKEN, {}).pop(case.id, None)
             raise Conflict(str(exc)) from exc
@@ -675,6 +685,14 @@ def fire_timers(session: Session, case: Case) -> bool:
         log.exception("case %s failed on a timer", case.id)
         _mark_failed(session, case, f"系统处理定时事件时出错（{type(exc).__name__}: {exc}）", None)
     return False
+
+
+def mark_failed(session: Session, case_id: int, message: str, element: str | None) -> None:
+    """Put a running case in error, once, with the reason in its timeline (after its step was rolled back)."""
+    case = session.get(Case, case_id)
+    if case is None or case.status != CaseStatus.RUNNING:
+        return
+    _mark_failed(session, case, message, element)
 
 
 def _mark_failed(session: Session, case: Case, message: str, element: str | None) -> None:

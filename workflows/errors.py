@@ -13,6 +13,9 @@ class DomainError(Exception):
         super().__init__(message)
         self.message = message
         self.field_errors = field_errors or {}
+        # What to record once the request's writes are rolled back (e.g. the case is marked in error):
+        # `aftermath(session)`, run by the caller in a transaction of its own.
+        self.aftermath = None
 
 
 class ValidationFailed(DomainError):

@@ -15,6 +15,8 @@ from html import escape
 
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from . import registry
+
 MAX_CHARS = 20_000  # instructions are a paragraph or two; anything longer is cut, with a mark
 _sandbox = ImmutableSandboxedEnvironment(autoescape=False)
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
@@ -25,7 +27,9 @@ def render(template: str | None, data: Mapping) -> str:
     if not template:
         return ""
     try:
-        text = _bounded(_sandbox.from_string(template).generate(**_context(data)))
+        text = registry.engine().sandbox.run_limited(
+            lambda: _bounded(_sandbox.from_string(template).generate(**_context(data)))
+        )
     except Exception:  # noqa: BLE001 - a broken or runaway template must not break the task page
         text = template
     return _format(text)

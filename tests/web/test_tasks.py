@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 
 import pytest
 from sqlalchemy import func, select
@@ -523,3 +524,10 @@ def test_instructions_are_text_a_process_owner_cannot_put_html_or_script_in():
     assert listed == "请准备：<br><ul><li>户口簿</li><li>低保证明</li></ul><br>然后提交。"
     huge = str(forms.render_instructions("{% for i in range(100000) %}很长的说明{% endfor %}", {}))
     assert len(huge) < 25_000 and huge.endswith("……")
+
+
+def test_instructions_that_run_away_are_stopped_and_shown_as_text():
+    started = time.monotonic()
+    looping = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}完"
+    shown = str(forms.render_instructions(looping, {}))
+    assert time.monotonic() - started < 5 and shown.startswith("{% for i in range(100000) %}")

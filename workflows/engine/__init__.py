@@ -28,7 +28,8 @@ from .. import clock
 from .bundles import ParsedProcess, StepInfo, as_text, content_hash, parse_bundle
 from .errors import DeployError, EngineError, Problem, ScriptError
 from .instance import MAX_TASK_DEPTH, HumanStep, Instance, LoadedSpec, Outgoing, Pending
-from .sandbox import Sandbox, check_script
+from .sandbox import Limits
+from .scripting import check_script, make_script_engine
 from .state import StateSerializer, data_json
 
 
@@ -45,8 +46,14 @@ class Engine:
     """SpiffWorkflow wired once: the restricted script runtime with the offered helpers, the parser and
     the serializer. Built by the process registry; nothing here is configured by importing a module."""
 
-    def __init__(self, helpers: Mapping[str, Callable] | None = None, provided_data: Iterable[str] = ()):
-        self.sandbox = Sandbox(helpers)
+    def __init__(
+        self,
+        helpers: Mapping[str, Callable] | None = None,
+        provided_data: Iterable[str] = (),
+        limits: Limits | None = None,
+    ):
+        self.script_engine = make_script_engine(helpers, limits)
+        self.sandbox = self.script_engine.sandbox
         # Data the system gives cases when it starts them: a diagram reading them is not suspected.
         self.provided_data = frozenset(provided_data)
         self.serializer = StateSerializer()
@@ -70,7 +77,7 @@ class Engine:
     def load_spec(self, spec_json: str) -> LoadedSpec:
         """Restore a stored spec (callers cache it: a deployed spec never changes)."""
         spec, subprocess_specs = self.serializer.load_spec(spec_json)
-        return LoadedSpec(spec, subprocess_specs, self.sandbox.script_engine, self.serializer)
+        return LoadedSpec(spec, subprocess_specs, self.script_engine, self.serializer)
 
     def evaluate_decision(
         self, files: Mapping[str, str | bytes], decision_id: str, context: Mapping[str, Any]
@@ -80,7 +87,7 @@ class Engine:
         for name, content in files.items():
             parser.add_dmn_xml(etree.fromstring(as_text(content).encode("utf-8")), filename=name)
         dmn_engine = parser.get_engine(decision_id, None)
-        script_engine = self.sandbox.script_engine
+        script_engine = self.script_engine
 
         class _Task:  # the DMN engine only reads `data` and `workflow.script_engine` from a task
             def __init__(self, data):

@@ -45,11 +45,15 @@ class DeployError(Exception):
 
 
 class ScriptError(Exception):
-    """A script or expression in a diagram failed (or was refused by the restricted runtime)."""
+    """A script or expression in a diagram failed (or was refused by the restricted runtime).
 
-    def __init__(self, element: str | None, message: str):
+    `over_limit` when it ran past the runtime limits (time, memory, size): the diagram itself is at fault,
+    and trying again would only do the same."""
+
+    def __init__(self, element: str | None, message: str, *, over_limit: bool = False):
         self.element = element
         self.message = message
+        self.over_limit = over_limit
         super().__init__(f"[{element}] {message}" if element else message)
 
 

@@ -15,7 +15,8 @@ from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition, 
 from SpiffWorkflow.util.task import TaskState
 
 from .errors import EngineError, ScriptError
-from .sandbox import CONNECTOR_CALLS
+from .sandbox import SandboxError, ScriptTimeout, ScriptTooLarge
+from .scripting import CONNECTOR_CALLS
 from .state import StateSerializer
 
 
@@ -63,22 +64,30 @@ class Pending:
 
 
 def _spiff_call(element: str | None, fn, *args, **kwargs):
-    """Run an engine call, turning SpiffWorkflow's errors into ours with the element named."""
+    """Run an engine call, turning SpiffWorkflow's and the sandbox's errors into ours with the element named."""
     try:
         return fn(*args, **kwargs)
     except ScriptError:
         raise
+    except SandboxError as exc:
+        raise ScriptError(element, exc.message, over_limit=_over_limit(exc)) from exc
     except SpiffWorkflowException as exc:
         cause = exc.__cause__ or exc.__context__
         task_spec = getattr(getattr(exc, "task", None), "task_spec", None)
         where = getattr(task_spec, "bpmn_id", None) or element
         if isinstance(cause, ScriptError):
-            raise ScriptError(where, cause.message) from exc
+            raise ScriptError(where, cause.message, over_limit=cause.over_limit) from exc
+        if isinstance(cause, SandboxError):
+            raise ScriptError(where, cause.message, over_limit=_over_limit(cause)) from exc
         if isinstance(
             cause, NameError | TypeError | KeyError | AttributeError | ZeroDivisionError | ValueError
         ):
             raise ScriptError(where, f"{type(cause).__name__}: {cause}") from exc
         raise ScriptError(where, getattr(exc, "error_msg", None) or str(exc)) from exc
+
+
+def _over_limit(error: SandboxError) -> bool:
+    return isinstance(error, ScriptTimeout | ScriptTooLarge)
 
 
 class Instance:
@@ -119,9 +128,25 @@ class Instance:
 
     def run(self) -> None:
         """Run engine steps (scripts, gateways, decisions, due timers) to the next wait state."""
+        with self._move():
+            self._run()
+
+    def _run(self) -> None:
         self._forget()
         _spiff_call(None, self._wf.do_engine_steps)
         self._check_depth()
+        self._check_storable()
+
+    def _move(self):
+        """One move of the instance: all the diagram code it runs shares one time budget."""
+        return self._wf.script_engine.sandbox.step()
+
+    def _check_storable(self) -> None:
+        # Scripts are checked as they run; DMN results and message payloads reach the data without a
+        # script: whatever the move left must be storable case data, or the move fails, naming it.
+        problems = self._wf.script_engine.sandbox.check_storable(self.data)
+        if problems:
+            raise ScriptError(None, "流程数据中有无法保存的值：" + "；".join(str(p) for p in problems[:5]))
 
     def _forget(self) -> None:
         self._steps = None
@@ -167,15 +192,17 @@ class Instance:
         element = task.task_spec.bpmn_id
         self._forget()
         task.data.update(data)
-        _spiff_call(element, task.run)
-        self.run()
+        with self._move():
+            _spiff_call(element, task.run)
+            self._run()
 
     def fire_due_timers(self) -> bool:
         """Fire timers that are due by the clock; return whether anything moved."""
         before = self._fingerprint()
         self._forget()
-        _spiff_call(None, self._wf.refresh_timers)
-        self.run()
+        with self._move():
+            _spiff_call(None, self._wf.refresh_timers)
+            self._run()
         return self._fingerprint() != before
 
     def deliver(self, name: str, payload: Mapping[str, Any] | None = None, *, signal: bool = False) -> bool:
@@ -185,8 +212,9 @@ class Instance:
         definition = SignalEventDefinition(name) if signal else MessageEventDefinition(name)
         event = BpmnEvent(definition, payload=dict(payload or {}))
         self._forget()
-        _spiff_call(None, self._wf.catch, event)
-        self.run()
+        with self._move():
+            _spiff_call(None, self._wf.catch, event)
+            self._run()
         return True
 
     def take_outgoing(self) -> list[Outgoing]:

@@ -4,6 +4,7 @@ Uses real, separate database connections (not the rolled-back test session), on 
 """
 
 import threading
+import time
 
 import pytest
 from sqlalchemy import delete, select
@@ -16,6 +17,7 @@ from workflows.models import (
     AreaLevel,
     Case,
     CaseEvent,
+    CaseStatus,
     CaseWait,
     EventKind,
     HumanTask,
@@ -131,3 +133,55 @@ def test_stale_case_write_is_refused_whole(committed_world):
     stale.close()
     with Session(db) as s:
         assert s.get(HumanTask, task_id).status == TaskStatus.READY
+
+
+def test_a_runaway_step_is_stopped_while_other_work_goes_on(committed_world):
+    """On both databases: the runaway step fails at the time limit and its case goes to error; meanwhile
+    another person's steps complete. On PostgreSQL they never wait for it; on SQLite a writer waits for the
+    write lock the runaway step holds, at most the time limit."""
+    db = committed_world
+    with Session(db) as s, s.begin():
+        caseworker = _user(s, "cw_a")
+        runaway = cases.start_case(s, caseworker, "runaway_after_review", area_code=TOWNSHIP)
+        [runaway_task] = tasks.ready_tasks(s, runaway.id)
+        runaway_id, runaway_task_id = runaway.id, runaway_task.id
+    outcome: dict = {}
+
+    def run_away():
+        started = time.monotonic()
+        with Session(db) as s:
+            try:
+                with s.begin():
+                    tasks.complete(s, _user(s, "cw_a"), runaway_task_id, {})
+            except cases.ProcessFailure as exc:
+                outcome["error"] = exc
+                with s.begin():
+                    exc.aftermath(s)
+        outcome["seconds"] = time.monotonic() - started
+
+    thread = threading.Thread(target=run_away)
+    thread.start()
+    latencies = []
+    while thread.is_alive() or not latencies:
+        t0 = time.monotonic()
+        with Session(db) as s, s.begin():
+            case = cases.start_case(
+                s,
+                _user(s, "cw_b"),
+                "timer_paths",
+                area_code=TOWNSHIP,
+                data={"notice_ends": "2030-01-01T00:00:00+08:00"},
+            )
+            [task] = tasks.ready_tasks(s, case.id)
+            tasks.complete(s, _user(s, "cw_b"), task.id, {})
+        latencies.append(time.monotonic() - t0)
+    thread.join()
+    assert outcome["seconds"] < 2 + 2.0 and outcome["error"].element == "spin"
+    assert "运行超过 2 秒的时间上限" in outcome["error"].message
+    worst = max(latencies)
+    assert worst < (0.5 if db.dialect.name == "postgresql" else 2 + 1.5), latencies
+    with Session(db) as s:
+        failed = s.get(Case, runaway_id)
+        assert failed.status == CaseStatus.ERROR and "时间上限" in failed.error
+        assert s.get(HumanTask, runaway_task_id).status == TaskStatus.READY
+        assert audit.verify_chain(s, runaway_id) == []

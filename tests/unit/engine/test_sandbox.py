@@ -1,4 +1,4 @@
-"""Diagram code under limits (workflows.sandbox): hostile code is stopped for real, in real threads.
+"""Diagram code under limits (workflows.engine.sandbox): hostile code is stopped for real, in real threads.
 
 Time-based checks compare with the configured limit plus a generous margin (the machine is shared); none
 waits by sleeping: a runaway evaluation ends when the watchdog stops it, and the test measures when.
@@ -19,9 +19,10 @@ from lxml import etree
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
-from workflows import clock, engine
-from workflows.sandbox import (
+from workflows import clock, registry
+from workflows.engine.sandbox import (
     Limits,
     Sandbox,
     SandboxError,
@@ -491,14 +492,10 @@ def test_today_and_now_follow_the_clock_in_beijing_time(sandbox):
 
 
 def test_domain_helpers_run_and_their_results_can_be_stored():
-    from workflows import diagram_functions
-
-    diagram_functions.install()
+    offered = registry.engine().helpers
     sandbox = Sandbox(
         Limits(seconds=LIMIT),
-        helpers={
-            k: v for k, v in engine._HELPERS.items() if k not in ("Decimal", "date", "datetime", "timedelta")
-        },
+        helpers={k: v for k, v in offered.items() if k not in ("Decimal", "date", "datetime", "timedelta")},
     )
     context = run(
         sandbox,
@@ -589,10 +586,15 @@ def run_diagram(sandbox: Sandbox, **hostile) -> BpmnWorkflow:
         "hostile.bpmn": BPMN.format(**{k: parts[k] for k in ("script", "condition", "timer")}),
         "hostile.dmn": DMN.format(**{k: parts[k] for k in ("input", "entry", "output")}),
     }
-    (parsed,) = engine.parse_bundle(files)
-    loaded = engine.load_spec(parsed.spec_json)
+    # Parsed by SpiffWorkflow alone: deploying would refuse some of these; the runtime must stop them anyway.
+    parser = SpiffBpmnParser()
+    parser.add_bpmn_str(files["hostile.bpmn"].encode("utf-8"), filename="hostile.bpmn")
+    parser.add_dmn_str(files["hostile.dmn"].encode("utf-8"), filename="hostile.dmn")
+    [process_id] = parser.get_process_ids()
     workflow = BpmnWorkflow(
-        loaded.spec, loaded.subprocess_specs, script_engine=PythonScriptEngine(environment=sandbox)
+        parser.get_spec(process_id),
+        parser.get_subprocess_specs(process_id),
+        script_engine=PythonScriptEngine(environment=sandbox),
     )
     with sandbox.step():
         workflow.do_engine_steps()
@@ -690,7 +692,7 @@ def test_zip_of_a_repeated_row_is_stopped_not_stuck_in_c(sandbox):
 
 
 def test_a_parked_watchdog_wakes_for_the_next_runaway():
-    from workflows.sandbox.watchdog import TimeUp, Watchdog
+    from workflows.engine.sandbox.watchdog import TimeUp, Watchdog
 
     dog = Watchdog(park_after=0.05)
     dog.disarm(dog.arm(time.monotonic() + 5))  # starts its thread
@@ -756,7 +758,7 @@ def test_the_interop_models_code_passes_the_check():
 def test_helpers_added_either_way_are_offered_and_cannot_replace_a_guard():
     sandbox = Sandbox(Limits(seconds=LIMIT))
     sandbox.register("double_it", lambda x: 2 * x)
-    sandbox.globals["triple_it"] = lambda x: 3 * x  # the way engine.register_script_helper adds them today
+    sandbox.globals["triple_it"] = lambda x: 3 * x  # as SpiffWorkflow's environment lets one add them
     context = run(sandbox, "y = double_it(x) + triple_it(x)", {"x": 1})
     assert context == {"x": 1, "y": 5}  # helpers never become task data
     for name in ("sorted", "str", "_getattr_"):

@@ -195,7 +195,7 @@ def test_one_failing_case_never_holds_up_the_other_due_timers(session, deployed,
     assert fire(session) == 1  # the good case moved in the same round
     assert ready_specs(session, good.id) == ["escalate"]
     failed = session.get(Case, bad.id)
-    assert failed.status == CaseStatus.ERROR and "d" in failed.error
+    assert failed.status == CaseStatus.ERROR and "变量 d 是一段时长（timedelta），不能保存" in failed.error
     trail = session.scalars(select(CaseEvent.kind).where(CaseEvent.case_id == bad.id)).all()
     assert trail.count(EventKind.FAILED) == 1
     assert fire(session) == 0  # marked once: it is not tried again

@@ -13,15 +13,14 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from .. import clock
+from ... import clock
+from ...clock import LOCAL
 from .guards import GuardedType
-
-LOCAL = ZoneInfo("Asia/Shanghai")
 
 
 def today() -> date:
     """Today's date in Beijing."""
-    return clock.now().astimezone(LOCAL).date()
+    return clock.today()
 
 
 def now(tz=None) -> datetime:

@@ -134,6 +134,8 @@ def _problems(tree: ast.AST, limits: Limits) -> list[str]:
         elif kind is ast.Attribute and (node.attr.startswith("_") or node.attr in FORBIDDEN_ATTRIBUTES):
             if node.attr in ("format", "format_map"):
                 say(node, f"脚本不允许使用字符串的 {node.attr} 方法，请改用 f-string")
+            elif node.attr.startswith("_"):
+                say(node, f"脚本不允许访问以下划线开头的属性 {node.attr}")
             else:
                 say(node, f"脚本不允许访问属性 {node.attr}")
         elif kind is ast.Name:
