@@ -8,11 +8,20 @@ import threading
 import time
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from workflows import versions
 from workflows.db import session_factory
-from workflows.models import Case, CaseEvent, CaseStatus, EventKind, HumanTask, TaskStatus
+from workflows.models import (
+    Case,
+    CaseEvent,
+    CaseStatus,
+    CaseWait,
+    EventKind,
+    HumanTask,
+    ProcessVersion,
+    TaskStatus,
+)
 
 RUNAWAY = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="runaway_definitions"
@@ -33,10 +42,18 @@ RUNAWAY = """<?xml version="1.0" encoding="UTF-8"?>
 </bpmn:definitions>"""
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def runaway_deployed(web_db):
     with session_factory(web_db[2]).begin() as session:
         versions.deploy(session, None, {"runaway.bpmn": RUNAWAY})
+    yield
+    # The shared test database goes back to the shipped processes only (other tests list them).
+    with session_factory(web_db[2]).begin() as session:
+        ids = select(Case.id).where(Case.process_key == "runaway_after_review").scalar_subquery()
+        for model in (CaseEvent, HumanTask, CaseWait):
+            session.execute(delete(model).where(model.case_id.in_(ids)))
+        session.execute(delete(Case).where(Case.process_key == "runaway_after_review"))
+        session.execute(delete(ProcessVersion).where(ProcessVersion.process_key == "runaway_after_review"))
 
 
 def test_a_runaway_step_is_stopped_and_others_are_served_meanwhile(
