@@ -323,7 +323,11 @@ def render_casefile(
     session: Session, actor: User | None, case_id: int, *, upload_root: Path | None = None
 ) -> pdf.Rendered:
     """The case file as PDF (not audited: see `print_casefile`)."""
-    data = gather(session, actor, case_id, upload_root=upload_root)
+    return render_gathered(gather(session, actor, case_id, upload_root=upload_root))
+
+
+def render_gathered(data: CaseFile) -> pdf.Rendered:
+    """Lay out gathered case-file data (needs no database: bulk archiving renders outside transactions)."""
     return pdf.render("casefile.html", {"f": data}, stylesheet="casefile.css", resources=data.resources)
 
 

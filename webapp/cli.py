@@ -373,7 +373,7 @@ def match(id_number: str, jurisdiction: str | None, on_date) -> None:
 
 
 @main.command()
-@click.argument("which", type=click.Choice(["engine", "web", "roster"]))
+@click.argument("which", type=click.Choice(["engine", "web", "roster", "pdf"]))
 @click.option("--quick", is_flag=True, help="smaller workload (for a smoke run)")
 @click.option("--no-postgres", is_flag=True, help="skip PostgreSQL")
 def bench(which: str, quick: bool, no_postgres: bool) -> None:
@@ -391,12 +391,20 @@ def bench(which: str, quick: bool, no_postgres: bool) -> None:
         from bench import roster_bench
 
         result = roster_bench.run(rows=1000 if quick else 10000)
+    elif which == "pdf":
+        from bench import pdf_bench
+
+        result = pdf_bench.run(quick=quick, log=lambda m: click.echo(m, err=True))
     else:
         from bench import web_bench
 
         result = web_bench.run(quick=quick, skip_postgres=no_postgres, log=lambda m: click.echo(m, err=True))
     click.echo(json.dumps(result, ensure_ascii=False))
 
+
+from .archive_cli import archive as _archive  # noqa: E402 - registered after the group it joins
+
+main.add_command(_archive)
 
 if __name__ == "__main__":
     main()
