@@ -163,8 +163,10 @@ def run_job(
         archives.report_progress(session, job.id, total=len(ids), done=0, failed=0)
         target = zip_path(job)
     workers = max(1, min(workers or os.cpu_count() or 1, len(ids) or 1))
-    log(f"归档任务 #{job_id}：{job.area_code} {job.year} 年{('（' + job.process_key + '）') if job.process_key else ''}"
-        f"，共 {len(ids)} 件已办结案件，{workers} 个进程")
+    log(
+        f"归档任务 #{job_id}：{job.area_code} {job.year} 年{('（' + job.process_key + '）') if job.process_key else ''}"
+        f"，共 {len(ids)} 件已办结案件，{workers} 个进程"
+    )
     partial = target.with_suffix(".zip.part")
     done = failed = 0
     started = last_report = time.monotonic()
@@ -201,9 +203,13 @@ def run_job(
     message = f"共 {done} 件" + (f"，{failed} 件失败（见目录表“未能归档”页）" if failed else "")
     with make.begin() as session:
         archives.report_progress(session, job_id, total=len(ids), done=done, failed=failed)
-        archives.finish_job(session, job_id, file_name=target.name, file_size=target.stat().st_size, message=message)
+        archives.finish_job(
+            session, job_id, file_name=target.name, file_size=target.stat().st_size, message=message
+        )
     engine.dispose()
-    log(f"完成：{target}（{target.stat().st_size / 1048576:.1f} MB），{message}，用时 {time.monotonic() - started:.1f} 秒")
+    log(
+        f"完成：{target}（{target.stat().st_size / 1048576:.1f} MB），{message}，用时 {time.monotonic() - started:.1f} 秒"
+    )
     return target
 
 
@@ -215,7 +221,9 @@ def _results(ids, database_url, upload_root, actor_id, workers, nice):
         for case_id in ids:
             yield _guarded(case_id)
         return
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker, initargs=args) as pool:
+    with ProcessPoolExecutor(
+        workers, mp_context=get_context("spawn"), initializer=_init_worker, initargs=args
+    ) as pool:
         yield from pool.map(_guarded, ids, chunksize=4)
 
 
@@ -238,7 +246,9 @@ def _index(rows: list[list], problems: list[tuple[int, str]]) -> bytes:
         cell.font = Font(bold=True)
     for row in rows:
         sheet.append(row)
-    for column, width in zip("ABCDEFGHIJKLM", (6, 14, 10, 22, 10, 22, 12, 12, 28, 6, 48, 66, 30), strict=True):
+    for column, width in zip(
+        "ABCDEFGHIJKLM", (6, 14, 10, 22, 10, 22, 12, 12, 28, 6, 48, 66, 30), strict=True
+    ):
         sheet.column_dimensions[column].width = width
     sheet.freeze_panes = "A2"
     if problems:

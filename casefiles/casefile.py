@@ -131,11 +131,15 @@ def gather(
     full = archives.shows_full_numbers(actor)
     version = session.get(ProcessVersion, case.process_version_id)
     steps_info = cases.runtime_of(session, case).steps
-    events = list(session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)))
+    events = list(
+        session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq))
+    )
     documents = list(
         session.scalars(select(Attachment).where(Attachment.case_id == case.id).order_by(Attachment.id))
     )
-    names = _names(session, [e.actor_id for e in events] + [d.uploaded_by for d in documents] + [case.started_by])
+    names = _names(
+        session, [e.actor_id for e in events] + [d.uploaded_by for d in documents] + [case.started_by]
+    )
     file_names = {d.id: d.filename for d in documents}
 
     def readable(value):
@@ -205,7 +209,9 @@ def gather(
         chain_head=case.last_event_hash,
         printed_at=clock.now(),
         printed_by=(
-            f"{actor.display_name}（{ROLE_LABELS.get(actor.role.value, actor.role.value)}）" if actor else "系统归档"
+            f"{actor.display_name}（{ROLE_LABELS.get(actor.role.value, actor.role.value)}）"
+            if actor
+            else "系统归档"
         ),
         masked=not full,
         resources=resources,
@@ -243,13 +249,17 @@ def _elder(session: Session, elder: Elder, full: bool) -> dict:
 
 def _assessments(session: Session, case: Case, names: dict[int, str]) -> list[dict]:
     found = list(
-        session.scalars(select(Assessment).where(Assessment.case_id == case.id).order_by(Assessment.assessed_on))
+        session.scalars(
+            select(Assessment).where(Assessment.case_id == case.id).order_by(Assessment.assessed_on)
+        )
     )
     quoted = False
     if not found and case.elder_id:  # the case relied on a valid assessment made before it
         latest = session.scalar(
             select(Assessment)
-            .where(Assessment.elder_id == case.elder_id, Assessment.created_at <= (case.ended_at or clock.now()))
+            .where(
+                Assessment.elder_id == case.elder_id, Assessment.created_at <= (case.ended_at or clock.now())
+            )
             .order_by(Assessment.assessed_on.desc(), Assessment.id.desc())
             .limit(1)
         )
@@ -265,7 +275,9 @@ def _assessments(session: Session, case: Case, names: dict[int, str]) -> list[di
                 {
                     "name": group.name,
                     "items": [(i.name, scores.get(i.key, "—"), i.max_score) for i in items],
-                    "subtotal": sum(scores.get(i.key, 0) for i in items if isinstance(scores.get(i.key), int)),
+                    "subtotal": sum(
+                        scores.get(i.key, 0) for i in items if isinstance(scores.get(i.key), int)
+                    ),
                     "max": sum(i.max_score for i in items),
                 }
             )
@@ -332,7 +344,12 @@ def render_gathered(data: CaseFile) -> pdf.Rendered:
 
 
 def print_casefile(
-    session: Session, actor: User | None, case_id: int, *, upload_root: Path | None = None, purpose: str = "print"
+    session: Session,
+    actor: User | None,
+    case_id: int,
+    *,
+    upload_root: Path | None = None,
+    purpose: str = "print",
 ) -> bytes:
     """Render a case file for someone and note the printing in the case's trail."""
     rendered = render_casefile(session, actor, case_id, upload_root=upload_root)

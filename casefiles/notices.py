@@ -24,14 +24,21 @@ def render_notice(notice: Notice) -> bytes:
     if seal is not None:
         resources["seal"] = seal.read_bytes()
     return pdf.render(
-        "notice.html", {"n": snapshot, "has_seal": seal is not None}, stylesheet="notice.css", resources=resources
+        "notice.html",
+        {"n": snapshot, "has_seal": seal is not None},
+        stylesheet="notice.css",
+        resources=resources,
     ).pdf
 
 
 def notice_pdf(session: Session, actor: User | None, notice_id: int) -> tuple[Notice, bytes]:
     """A notice's PDF for someone who may read it: rendered and stored the first time, then the stored bytes;
     the download is noted in its case's trail."""
-    notice = notice_rules.get_notice(session, actor, notice_id) if actor is not None else session.get(Notice, notice_id)
+    notice = (
+        notice_rules.get_notice(session, actor, notice_id)
+        if actor is not None
+        else session.get(Notice, notice_id)
+    )
     ensure_rendered(session, notice)
     if actor is not None:
         notice_rules.record_print(

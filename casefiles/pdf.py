@@ -137,7 +137,9 @@ class Rendered:
     pages: int
 
 
-def render(template: str, context: dict, *, stylesheet: str, resources: dict[str, bytes] | None = None) -> Rendered:
+def render(
+    template: str, context: dict, *, stylesheet: str, resources: dict[str, bytes] | None = None
+) -> Rendered:
     """Render a template of ours to PDF; the same inputs give the same bytes."""
     require_font()
     weasyprint = _weasyprint()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from workflows import config
@@ -11,10 +13,15 @@ from workflows import config
 @click.option("--area", "area_code", help="行政区划代码（县 6 位或乡镇 9 位）/ area code")
 @click.option("--year", type=int, help="办结年份 / the year the cases were closed")
 @click.option("--process", "process_key", default=None, help="只归档某一业务（流程标识，如 home_care）")
-@click.option("--user", "username", default=None, help="以该用户身份打印（按其角色遮蔽）；默认系统归档，不遮蔽")
+@click.option(
+    "--user", "username", default=None, help="以该用户身份打印（按其角色遮蔽）；默认系统归档，不遮蔽"
+)
 @click.option("--workers", type=int, default=None, help="并行进程数（默认每核一个）/ processes")
 @click.option("--job", "job_id", type=int, default=None, help="运行网页上已登记的归档任务 / run a queued job")
-def archive(area_code, year, process_key, username, workers, job_id) -> None:
+@click.option(
+    "--uploads", type=click.Path(path_type=Path), default=None, help="附件目录（默认实例目录下 attachments）"
+)
+def archive(area_code, year, process_key, username, workers, job_id, uploads) -> None:
     """Archive the case files of an area's cases closed in a year into a zip under the instance folder."""
     from sqlalchemy import select
 
@@ -42,7 +49,7 @@ def archive(area_code, year, process_key, username, workers, job_id) -> None:
             raise click.ClickException(exc.message) from exc
     engine.dispose()
     try:
-        target = bulk.run_job(url, job_id, workers=workers, log=click.echo, nice=5)
+        target = bulk.run_job(url, job_id, upload_root=uploads, workers=workers, log=click.echo, nice=5)
     except DomainError as exc:
         raise click.ClickException(exc.message) from exc
     if target is None:

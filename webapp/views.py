@@ -92,9 +92,9 @@ def init_app(app: Flask) -> None:
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
 
-    from . import api, cases, elders, inbox
+    from . import api, archive, cases, elders, inbox
 
-    for module in (auth, inbox, cases, elders, api):
+    for module in (auth, inbox, cases, elders, archive, api):
         app.register_blueprint(module.bp)
     csrf.exempt(api.bp)  # bearer tokens, never cookies: nothing for a forged form to ride on
 

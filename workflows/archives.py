@@ -57,7 +57,9 @@ def _check_request(session: Session, actor: User | None, area_code: str, year, p
     if not isinstance(year, int) or isinstance(year, bool) or not 2000 <= year <= 2100:
         errors["year"] = "年份应为 2000–2100 之间的四位数字"
     if process_key:
-        known = session.scalar(select(ProcessVersion.id).where(ProcessVersion.process_key == process_key).limit(1))
+        known = session.scalar(
+            select(ProcessVersion.id).where(ProcessVersion.process_key == process_key).limit(1)
+        )
         if known is None:
             errors["process"] = "没有这个业务流程"
     if errors:
@@ -158,7 +160,9 @@ def start_job(session: Session, job_id: int) -> ArchiveJob:
     return job
 
 
-def report_progress(session: Session, job_id: int, *, total: int, done: int, failed: int, message=None) -> None:
+def report_progress(
+    session: Session, job_id: int, *, total: int, done: int, failed: int, message=None
+) -> None:
     session.execute(
         update(ArchiveJob)
         .where(ArchiveJob.id == job_id)
@@ -167,7 +171,9 @@ def report_progress(session: Session, job_id: int, *, total: int, done: int, fai
     )
 
 
-def finish_job(session: Session, job_id: int, *, file_name: str | None, file_size: int | None, message=None) -> None:
+def finish_job(
+    session: Session, job_id: int, *, file_name: str | None, file_size: int | None, message=None
+) -> None:
     now = clock.now()
     session.execute(
         update(ArchiveJob)
@@ -199,7 +205,9 @@ def job_json(job: ArchiveJob) -> dict:
         "total": job.total,
         "done": job.done,
         "failed": job.failed,
-        "percent": 100 if job.status == ArchiveStatus.DONE else (int(job.done * 100 / job.total) if job.total else 0),
+        "percent": 100
+        if job.status == ArchiveStatus.DONE
+        else (int(job.done * 100 / job.total) if job.total else 0),
         "message": job.message or ("任务已中断（处理进程停止），请重新发起" if stale else None),
         "file_size": job.file_size,
         "ready": job.status == ArchiveStatus.DONE and bool(job.file_name),
