@@ -1,0 +1,150 @@
+"""Time case-file PDFs: a typical case file, a 40-step case file, and bulk archiving; print one JSON line.
+
+    eldercare bench pdf [--quick]        (or: .venv/bin/python -m bench.pdf_bench [--cases 2000])
+
+Everything runs on a new SQLite database in a temporary folder, with cases made through the real use cases
+on the shipped diagrams (bench/casefile_workload.py). Targets on the 2-core reference machine: a typical
+case file under 1 s, a 40-step one under 3 s (medians), and a county's year (2,000 closed cases) archived in
+under 10 minutes; the archive figure is measured on `cases` cases and extrapolated to 2,000 (run with
+--cases 2000 to measure the whole year).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from bench import casefile_workload as workload
+
+
+def _median_ms(fn, rounds: int) -> tuple[float, object]:
+    fn()  # warm: fonts, templates, the process spec
+    times, result = [], None
+    for _ in range(rounds):
+        started = time.perf_counter()
+        result = fn()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times), result
+
+
+def run(*, quick: bool = False, cases: int | None = None, workers: int | None = None, log=print) -> dict:
+    folder = Path(tempfile.mkdtemp(prefix="eldercare-pdf-bench-"))
+    previous = os.environ.get("ELDERCARE_INSTANCE")
+    os.environ["ELDERCARE_INSTANCE"] = str(folder)
+    try:
+        return _run(folder, quick=quick, cases=cases or (40 if quick else 300), workers=workers, log=log)
+    finally:
+        if previous is None:
+            os.environ.pop("ELDERCARE_INSTANCE", None)
+        else:
+            os.environ["ELDERCARE_INSTANCE"] = previous
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _run(folder: Path, *, quick: bool, cases: int, workers: int | None, log) -> dict:
+    from casefiles import archive, casefile
+    from workflows import archives, clock
+    from workflows.db import make_engine, session_factory
+    from workflows.models import Base
+
+    url = f"sqlite:///{folder / 'bench.sqlite'}"
+    uploads = folder / "attachments"
+    engine = make_engine(url)
+    Base.metadata.create_all(engine)
+    make = session_factory(engine)
+    villages = workload.villages()
+    log("preparing cases ...")
+    with make.begin() as session:
+        users = workload.seed(session)
+        typical = workload.typical_case(
+            session,
+            users,
+            workload.make_elder(session, villages[0][1], users["assessor"]),
+            upload_root=uploads,
+        )
+        long = workload.refused_case(
+            session,
+            users,
+            workload.make_elder(session, villages[1][1]),
+            loops=19,
+            photos=2,
+            upload_root=uploads,
+        )
+    rounds = 3 if quick else 7
+    with make() as session:
+        approver = session.get(type(users["approver"]), users["approver"].id)
+        typical_ms, typical_pdf = _median_ms(
+            lambda: casefile.render_casefile(session, approver, typical.id, upload_root=uploads), rounds
+        )
+        long_ms, long_pdf = _median_ms(
+            lambda: casefile.render_casefile(session, approver, long.id, upload_root=uploads), rounds
+        )
+        long_steps = len(casefile.gather(session, approver, long.id, upload_root=uploads).steps)
+    log(
+        f"typical case file: {typical_ms:.0f} ms ({typical_pdf.pages} pages); "
+        f"{long_steps}-step case file: {long_ms:.0f} ms ({long_pdf.pages} pages)"
+    )
+
+    log(f"preparing {cases} closed cases for the archive ...")
+    made = 0
+    while made < cases:
+        with make.begin() as session:
+            for _ in range(min(50, cases - made)):
+                township, village = villages[made % len(villages)]
+                elder = workload.make_elder(session, village, users["assessor"])
+                workload.refused_case(
+                    session, users, elder, loops=made % 3, photos=made % 2, upload_root=uploads
+                )
+                made += 1
+    with make.begin() as session:
+        job = archives.request_archive(session, None, "410825", clock.now().astimezone(archives.LOCAL).year)
+        job_id = job.id
+    engine.dispose()
+    started = time.perf_counter()
+    target = archive.run_job(url, job_id, upload_root=uploads, workers=workers, log=log)
+    seconds = time.perf_counter() - started
+    per_s = cases / seconds
+    result = {
+        "typical_casefile_ms": round(typical_ms),
+        "typical_casefile_pages": typical_pdf.pages,
+        "typical_casefile_kb": round(len(typical_pdf.pdf) / 1024),
+        "long_casefile_steps": long_steps,
+        "long_casefile_ms": round(long_ms),
+        "long_casefile_pages": long_pdf.pages,
+        "archive_cases": cases,
+        "archive_workers": workers or os.cpu_count(),
+        "archive_seconds": round(seconds, 1),
+        "archive_per_s": round(per_s, 2),
+        "archive_zip_mb": round(target.stat().st_size / 1048576, 1) if target else None,
+        "county_year_2000_cases_minutes": round(2000 / per_s / 60, 1),
+        "targets": {
+            "typical_casefile_ms": 1000,
+            "long_casefile_ms": 3000,
+            "county_year_2000_cases_minutes": 10,
+        },
+    }
+    result["meets_targets"] = (
+        result["typical_casefile_ms"] < 1000
+        and result["long_casefile_ms"] < 3000
+        and result["county_year_2000_cases_minutes"] < 10
+    )
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--cases", type=int, default=None)
+    parser.add_argument("--workers", type=int, default=None)
+    args = parser.parse_args()
+    print(json.dumps(run(quick=args.quick, cases=args.cases, workers=args.workers), ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
