@@ -179,6 +179,11 @@ def gather(
                 "hash": event.hash[:16],
             }
         )
+    application = _application(session, actor, case, readable, file_names, names)
+    if application is not None:
+        steps.insert(0, application)
+        for number, step in enumerate(steps, start=1):
+            step.number = number
     problems = audit.verify_chain(session, case.id)
     elder = session.get(Elder, case.elder_id) if case.elder_id else None
     outcome = STATUS_LABELS.get(case.status.value, case.status.value)
@@ -215,6 +220,32 @@ def gather(
         ),
         masked=not full,
         resources=resources,
+    )
+
+
+def _application(session, actor, case: Case, readable, file_names, names) -> Step | None:
+    """The application a case was started with (its starter's form; no task step records it)."""
+    starter = dossiers.STARTERS.get(case.process_key)
+    try:
+        form = starter.form(session, actor) if starter is not None and actor is not None else None
+        if form is None and starter is not None:
+            form = starter.form(session, None)
+    except Exception:  # noqa: BLE001 - a form this reader cannot build (e.g. facilities out of scope): no section
+        return None
+    props = (form or {}).get("properties") or {}
+    data = cases.case_data(case)
+    submitted = readable({k: data[k] for k in props if k in data})
+    if not submitted:
+        return None
+    return Step(
+        number=0,
+        name=starter.title,
+        kind="提交申请",
+        actor=names.get(case.started_by) or "系统",
+        at=case.started_at,
+        decision=None,
+        comment=None,
+        items=layout.lay_out(form, submitted, file_names),
     )
 
 
