@@ -23,14 +23,42 @@ from pathlib import Path
 from bench import casefile_workload as workload
 
 
-def _median_ms(fn, rounds: int) -> tuple[float, object]:
+def _median_ms(fn, rounds: int, cpu: list | None = None) -> tuple[float, object]:
+    """Median wall-clock ms of `fn` (after one warm-up call); its median CPU ms is appended to `cpu`."""
     fn()  # warm: fonts, templates, the process spec
-    times, result = [], None
+    times, cpu_times, result = [], [], None
     for _ in range(rounds):
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         result = fn()
         times.append((time.perf_counter() - started) * 1000)
+        cpu_times.append((time.process_time() - started_cpu) * 1000)
+    if cpu is not None:
+        cpu.append(statistics.median(cpu_times))
     return statistics.median(times), result
+
+
+FONT_CANDIDATES = ("WenQuanYi Micro Hei", "Noto Sans CJK SC")
+SHORT_PAGE = (
+    "<h1>温县民政局审批通知书</h1><p>温民养〔2026〕17号</p><p>张秀英：你于2026年3月2日提出的政府购买居家养老服务"
+    "申请，经乡镇（街道）初审、温县民政局审核，符合条件，决定予以批准。月度服务额度为300元。</p>"
+)
+
+
+def font_figures(rounds: int) -> dict:
+    """One short Chinese page per installed candidate font: median ms and bytes (the font choice's basis)."""
+    import subprocess
+
+    from weasyprint import HTML
+
+    figures = {}
+    for family in FONT_CANDIDATES:
+        listed = subprocess.run(["fc-list", f":family={family}", "family"], capture_output=True, text=True)
+        if family not in listed.stdout:
+            continue
+        html = f"<html><body style=\"font-family: '{family}'\">{SHORT_PAGE}</body></html>"
+        ms, content = _median_ms(lambda html=html: HTML(string=html).write_pdf(), rounds)
+        figures[family] = {"ms": round(ms), "kb": round(len(content) / 1024)}
+    return figures
 
 
 def run(*, quick: bool = False, cases: int | None = None, workers: int | None = None, log=print) -> dict:
@@ -79,11 +107,12 @@ def _run(folder: Path, *, quick: bool, cases: int, workers: int | None, log) -> 
     rounds = 3 if quick else 7
     with make() as session:
         approver = session.get(type(users["approver"]), users["approver"].id)
+        cpu: list[float] = []
         typical_ms, typical_pdf = _median_ms(
-            lambda: casefile.render_casefile(session, approver, typical.id, upload_root=uploads), rounds
+            lambda: casefile.render_casefile(session, approver, typical.id, upload_root=uploads), rounds, cpu
         )
         long_ms, long_pdf = _median_ms(
-            lambda: casefile.render_casefile(session, approver, long.id, upload_root=uploads), rounds
+            lambda: casefile.render_casefile(session, approver, long.id, upload_root=uploads), rounds, cpu
         )
         long_steps = len(casefile.gather(session, approver, long.id, upload_root=uploads).steps)
     log(
@@ -111,11 +140,14 @@ def _run(folder: Path, *, quick: bool, cases: int, workers: int | None, log) -> 
     seconds = time.perf_counter() - started
     per_s = cases / seconds
     result = {
+        "font_short_page": font_figures(rounds),
         "typical_casefile_ms": round(typical_ms),
+        "typical_casefile_cpu_ms": round(cpu[0]),
         "typical_casefile_pages": typical_pdf.pages,
         "typical_casefile_kb": round(len(typical_pdf.pdf) / 1024),
         "long_casefile_steps": long_steps,
         "long_casefile_ms": round(long_ms),
+        "long_casefile_cpu_ms": round(cpu[1]),
         "long_casefile_pages": long_pdf.pages,
         "archive_cases": cases,
         "archive_workers": workers or os.cpu_count(),
@@ -123,6 +155,9 @@ def _run(folder: Path, *, quick: bool, cases: int, workers: int | None, log) -> 
         "archive_per_s": round(per_s, 2),
         "archive_zip_mb": round(target.stat().st_size / 1048576, 1) if target else None,
         "county_year_2000_cases_minutes": round(2000 / per_s / 60, 1),
+        # Other work on the machine slows every figure here: the load when the run ended, for reading them.
+        "load_average_1m": round(os.getloadavg()[0], 2),
+        "cpus": os.cpu_count(),
         "targets": {
             "typical_casefile_ms": 1000,
             "long_casefile_ms": 3000,

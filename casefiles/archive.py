@@ -57,8 +57,9 @@ class Archived:
     row: list
 
 
-def archive_dir() -> Path:
-    path = config.instance_dir() / "archives"
+def archive_dir(instance: Path | None = None) -> Path:
+    """Where archives are written: the instance folder's `archives` (the web app passes its own instance)."""
+    path = Path(instance or config.instance_dir()) / "archives"
     path.mkdir(parents=True, exist_ok=True)
     return path
 

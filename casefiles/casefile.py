@@ -370,8 +370,31 @@ def render_casefile(
 
 
 def render_gathered(data: CaseFile) -> pdf.Rendered:
-    """Lay out gathered case-file data (needs no database: bulk archiving renders outside transactions)."""
-    return pdf.render("casefile.html", {"f": data}, stylesheet="casefile.css", resources=data.resources)
+    """Lay out gathered case-file data (needs no database: bulk archiving renders outside transactions).
+
+    The body is laid out first and the cover and contents after it, with the body's page numbers: CSS
+    `target-counter` would do the same in one document, but WeasyPrint then lays every page out twice (it
+    doubled the time of a case file). The contents' lines do not depend on the numbers, so the front's page
+    count is known before the numbers are.
+    """
+
+    def lay_out(part: str, pages: dict, total: int, first_page: int):
+        context = {"f": data, "part": part, "pages": pages, "total_pages": total, "first_page": first_page}
+        return pdf.layout("casefile.html", context, stylesheet="casefile.css", resources=data.resources)
+
+    front = lay_out("front", {}, 0, 1)
+    for _ in range(3):
+        body = lay_out("body", {}, 0, len(front.pages) + 1)
+        pages: dict[str, int] = {}
+        for number, page in enumerate(body.pages, start=len(front.pages) + 1):
+            for anchor in page.anchors:
+                pages.setdefault(anchor, number)
+        total = len(front.pages) + len(body.pages)
+        numbered = lay_out("front", pages, total, 1)
+        if len(numbered.pages) == len(front.pages):
+            return pdf.Rendered(pdf.write([numbered, body]), total)
+        front = numbered  # the numbers changed how the front breaks (never seen): lay the body out again
+    return pdf.Rendered(pdf.write([numbered, body]), len(numbered.pages) + len(body.pages))
 
 
 def print_casefile(

@@ -137,14 +137,25 @@ class Rendered:
     pages: int
 
 
+def layout(template: str, context: dict, *, stylesheet: str, resources: dict[str, bytes] | None = None):
+    """Lay a template of ours out into pages (a WeasyPrint document, not yet written)."""
+    require_font()
+    weasyprint = _weasyprint()
+    html = environment().get_template(template).render(**context, font_family=FONT_FAMILY)
+    return weasyprint.HTML(string=html, base_url="res:/", url_fetcher=fetcher(resources)).render(
+        stylesheets=[_stylesheet(stylesheet)]
+    )
+
+
+def write(documents) -> bytes:
+    """One PDF of the pages of laid-out documents, in order."""
+    first, *_ = documents
+    return first.copy([page for document in documents for page in document.pages]).write_pdf()
+
+
 def render(
     template: str, context: dict, *, stylesheet: str, resources: dict[str, bytes] | None = None
 ) -> Rendered:
     """Render a template of ours to PDF; the same inputs give the same bytes."""
-    require_font()
-    weasyprint = _weasyprint()
-    html = environment().get_template(template).render(**context, font_family=FONT_FAMILY)
-    document = weasyprint.HTML(string=html, base_url="res:/", url_fetcher=fetcher(resources)).render(
-        stylesheets=[_stylesheet(stylesheet)]
-    )
+    document = layout(template, context, stylesheet=stylesheet, resources=resources)
     return Rendered(document.write_pdf(), len(document.pages))

@@ -11,6 +11,7 @@ import io
 import os
 import subprocess
 import sys
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from flask import (
@@ -160,7 +161,7 @@ def archive_progress(job_id: int):
 @bp.get("/archives/<int:job_id>/download")
 def archive_download(job_id: int):
     job = archives.get_job(db(), me(), job_id)
-    path = bulk.archive_dir() / (job.file_name or "")
+    path = bulk.archive_dir(Path(current_app.instance_path)) / (job.file_name or "")
     if job.status != ArchiveStatus.DONE or not job.file_name or not path.is_file():
         raise NotFound("归档文件尚未生成或已被清理")
     response = send_file(

@@ -139,10 +139,13 @@ def test_the_case_file_reads_back_exactly_with_the_forms_labels(world, refused, 
         "五、办理记录与完整性校验",
         "哈希链校验：完整",
         "打印：2025-06-02 09:00",
-        "第1页/共",
+        "第1页",
+        "（含封面和目录）",
     ):
         assert expected in text, expected
     assert "home_visit_on" not in text and "inform_method" not in text  # no raw keys
+    assert f"共 {rendered.pages} 页（含封面和目录）" in text
+    assert f"第{rendered.pages}页" in text  # pages numbered through, front and body alike
     fonts = fonts_of(rendered.pdf, tmp_path)
     assert "WenQuanYi-Micro-Hei" in fonts
     for line in fonts.splitlines()[2:]:

@@ -90,7 +90,12 @@ def test_the_api_serves_the_case_file_and_documents_it(api, anonymous, make_elde
     assert {"401", "403", "404"} <= set(answer)
 
 
-def test_an_archive_runs_in_its_own_process_and_is_downloaded(app, api, browsers, make_elder, db_session):
+def test_an_archive_runs_in_its_own_process_and_is_downloaded(
+    app, api, browsers, make_elder, db_session, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(
+        app, "instance_path", str(tmp_path)
+    )  # the zip and the job's log go to the test's folder
     closed = [
         refused_case(api, make_elder(name=name, township=township))
         for name, township in (
