@@ -122,6 +122,8 @@ def archive_page():
         areas=areas,
         processes=sorted(choices.items()),
         jobs=[(j, archives.job_json(j)) for j in jobs],
+        area_names={a.code: a.name for a in areas},
+        process_names=choices,
         values=values,
         errors=errors,
     ), (422 if errors else 200)
