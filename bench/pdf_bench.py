@@ -61,6 +61,13 @@ def font_figures(rounds: int) -> dict:
     return figures
 
 
+def _cpu_seconds() -> float:
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def run(*, quick: bool = False, cases: int | None = None, workers: int | None = None, log=print) -> dict:
     folder = Path(tempfile.mkdtemp(prefix="eldercare-pdf-bench-"))
     previous = os.environ.get("ELDERCARE_INSTANCE")
@@ -136,9 +143,12 @@ def _run(folder: Path, *, quick: bool, cases: int, workers: int | None, log) -> 
         job_id = job.id
     engine.dispose()
     started = time.perf_counter()
+    cpu_before = _cpu_seconds()
     target = archive.run_job(url, job_id, upload_root=uploads, workers=workers, log=log)
     seconds = time.perf_counter() - started
+    cpu_per_case = (_cpu_seconds() - cpu_before) / cases
     per_s = cases / seconds
+    cores = min(workers or os.cpu_count() or 1, os.cpu_count() or 1)
     result = {
         "font_short_page": font_figures(rounds),
         "typical_casefile_ms": round(typical_ms),
@@ -155,6 +165,10 @@ def _run(folder: Path, *, quick: bool, cases: int, workers: int | None, log) -> 
         "archive_per_s": round(per_s, 2),
         "archive_zip_mb": round(target.stat().st_size / 1048576, 1) if target else None,
         "county_year_2000_cases_minutes": round(2000 / per_s / 60, 1),
+        # CPU the archive used per case (this process and its workers): what the machine must give each case,
+        # and the year's time when the cores are the archive's alone.
+        "archive_cpu_s_per_case": round(cpu_per_case, 3),
+        "county_year_2000_cases_minutes_on_free_cores": round(2000 * cpu_per_case / cores / 60, 1),
         # Other work on the machine slows every figure here: the load when the run ended, for reading them.
         "load_average_1m": round(os.getloadavg()[0], 2),
         "cpus": os.cpu_count(),
