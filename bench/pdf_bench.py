@@ -116,10 +116,14 @@ def _run(folder: Path, *, quick: bool, cases: int, workers: int | None, log) -> 
         approver = session.get(type(users["approver"]), users["approver"].id)
         cpu: list[float] = []
         typical_ms, typical_pdf = _median_ms(
-            lambda: casefile.render_casefile(session, approver, typical.id, upload_root=uploads), rounds, cpu
+            lambda: casefile.render_casefile_pages(session, approver, typical.id, upload_root=uploads),
+            rounds,
+            cpu,
         )
         long_ms, long_pdf = _median_ms(
-            lambda: casefile.render_casefile(session, approver, long.id, upload_root=uploads), rounds, cpu
+            lambda: casefile.render_casefile_pages(session, approver, long.id, upload_root=uploads),
+            rounds,
+            cpu,
         )
         long_steps = len(casefile.gather(session, approver, long.id, upload_root=uploads).steps)
     log(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -56,6 +57,8 @@ ROLE_LABELS = {
     "process_owner": "流程管理员",
     "admin": "系统管理员",
 }
+# Lines of contents one A4 page holds (about 44 measured); a guess render_gathered checks.
+TOC_LINES_PER_PAGE = 40
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp")
 THUMB_SIZE = (520, 390)
 
@@ -364,8 +367,15 @@ def thumbnail(content: bytes) -> bytes:
 
 def render_casefile(
     session: Session, actor: User | None, case_id: int, *, upload_root: Path | None = None
+) -> bytes:
+    """The case file as PDF bytes (not audited: see `print_casefile`)."""
+    return render_casefile_pages(session, actor, case_id, upload_root=upload_root).pdf
+
+
+def render_casefile_pages(
+    session: Session, actor: User | None, case_id: int, *, upload_root: Path | None = None
 ) -> pdf.Rendered:
-    """The case file as PDF (not audited: see `print_casefile`)."""
+    """The case file as PDF with its page count."""
     return render_gathered(gather(session, actor, case_id, upload_root=upload_root))
 
 
@@ -382,19 +392,19 @@ def render_gathered(data: CaseFile) -> pdf.Rendered:
         context = {"f": data, "part": part, "pages": pages, "total_pages": total, "first_page": first_page}
         return pdf.layout("casefile.html", context, stylesheet="casefile.css", resources=data.resources)
 
-    front = lay_out("front", {}, 0, 1)
+    front_pages = 1 + math.ceil((len(data.steps) + 6) / TOC_LINES_PER_PAGE)  # the cover, then the contents
     for _ in range(3):
-        body = lay_out("body", {}, 0, len(front.pages) + 1)
+        body = lay_out("body", {}, 0, front_pages + 1)
         pages: dict[str, int] = {}
-        for number, page in enumerate(body.pages, start=len(front.pages) + 1):
+        for number, page in enumerate(body.pages, start=front_pages + 1):
             for anchor in page.anchors:
                 pages.setdefault(anchor, number)
-        total = len(front.pages) + len(body.pages)
-        numbered = lay_out("front", pages, total, 1)
-        if len(numbered.pages) == len(front.pages):
-            return pdf.Rendered(pdf.write([numbered, body]), total)
-        front = numbered  # the numbers changed how the front breaks (never seen): lay the body out again
-    return pdf.Rendered(pdf.write([numbered, body]), len(numbered.pages) + len(body.pages))
+        total = front_pages + len(body.pages)
+        front = lay_out("front", pages, total, 1)
+        if len(front.pages) == front_pages:
+            return pdf.Rendered(pdf.write([front, body]), total)
+        front_pages = len(front.pages)  # the contents ran longer or shorter than reckoned: number again
+    return pdf.Rendered(pdf.write([front, body]), len(front.pages) + len(body.pages))
 
 
 def print_casefile(
@@ -406,7 +416,7 @@ def print_casefile(
     purpose: str = "print",
 ) -> bytes:
     """Render a case file for someone and note the printing in the case's trail."""
-    rendered = render_casefile(session, actor, case_id, upload_root=upload_root)
+    rendered = render_casefile_pages(session, actor, case_id, upload_root=upload_root)
     case = session.get(Case, case_id)
     notices.record_print(
         session,

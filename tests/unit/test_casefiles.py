@@ -105,7 +105,7 @@ def fonts_of(content: bytes, tmp_path) -> str:
 
 
 def test_the_case_file_reads_back_exactly_with_the_forms_labels(world, refused, tmp_path):
-    rendered = casefile.render_casefile(
+    rendered = casefile.render_casefile_pages(
         world.session, world.users["approver"], refused.id, upload_root=tmp_path
     )
     assert rendered.pdf.startswith(b"%PDF-") and rendered.pages >= 4
@@ -155,18 +155,22 @@ def test_the_case_file_reads_back_exactly_with_the_forms_labels(world, refused, 
 def test_labels_that_are_not_in_the_text_layer_would_fail(world, refused, tmp_path):
     # What "exactly" buys: the text layer holds the characters themselves, in order, not lookalikes.
     text = text_of(
-        casefile.render_casefile(world.session, world.users["approver"], refused.id, upload_root=tmp_path).pdf
+        casefile.render_casefile_pages(
+            world.session, world.users["approver"], refused.id, upload_root=tmp_path
+        ).pdf
     )
     assert "欧阳秀英" in text and "歐陽秀英" not in text
 
 
 def test_personal_numbers_are_whole_only_for_roles_that_need_them(world, refused, tmp_path):
     full = text_of(
-        casefile.render_casefile(world.session, world.users["approver"], refused.id, upload_root=tmp_path).pdf
+        casefile.render_casefile_pages(
+            world.session, world.users["approver"], refused.id, upload_root=tmp_path
+        ).pdf
     )
     assert ID_NUMBER in full and "13912345678" in full and "13812345678" in full
     assessor = world.users["assessor"]  # reads the county's cases, but needs no one's numbers
-    masked = casefile.render_casefile(world.session, assessor, refused.id, upload_root=tmp_path)
+    masked = casefile.render_casefile_pages(world.session, assessor, refused.id, upload_root=tmp_path)
     text = text_of(masked.pdf)
     assert ID_NUMBER not in text and "13912345678" not in text and "13812345678" not in text
     assert "4108**********" in text.replace(" ", "") or "4108" in text
@@ -202,7 +206,9 @@ def test_a_tampered_trail_shows_in_the_file(world, refused, tmp_path):
         .values(comment="改过的意见")
     )
     text = text_of(
-        casefile.render_casefile(world.session, world.users["auditor"], refused.id, upload_root=tmp_path).pdf
+        casefile.render_casefile_pages(
+            world.session, world.users["auditor"], refused.id, upload_root=tmp_path
+        ).pdf
     )
     assert "哈希链校验：发现" in text and "第3条记录内容被改动" in text
 
@@ -244,8 +250,10 @@ def test_the_fetcher_refuses_the_network_and_files_outside_the_assets(tmp_path):
 
 
 def test_the_same_case_renders_to_the_same_bytes(world, refused, tmp_path):
-    first = casefile.render_casefile(world.session, world.users["approver"], refused.id, upload_root=tmp_path)
-    second = casefile.render_casefile(
+    first = casefile.render_casefile_pages(
+        world.session, world.users["approver"], refused.id, upload_root=tmp_path
+    )
+    second = casefile.render_casefile_pages(
         world.session, world.users["approver"], refused.id, upload_root=tmp_path
     )
     assert first.pdf == second.pdf
