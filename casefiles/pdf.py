@@ -2,8 +2,8 @@
 
 Fonts: one system CJK font, installed from Debian (`fonts-wqy-microhei`), found through fontconfig, never a
 web font (web fonts split by `unicode-range` come out as wrong glyphs while `pdffonts` still says
-"embedded"). Measured on the project's machines for one short Chinese page: WenQuanYi Micro Hei ~35 ms
-and ~17 KB, Noto Sans CJK ~75 ms and ~230 KB (its CFF collection subsets to ten times the size); see
+"embedded"). Measured on the project's machines for one short Chinese page: WenQuanYi Micro Hei 35-56 ms
+and 16 KB, Noto Sans CJK 79-236 ms and 222 KB (its CFF collection subsets to fourteen times the size); see
 `eldercare bench pdf`. A missing font stops rendering with a clear message instead of printing boxes.
 
 Resources: templates name images as `res:<name>` (bytes the renderer hands over: thumbnails, the seal)
