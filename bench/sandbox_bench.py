@@ -115,7 +115,9 @@ def drive_path_tests() -> None:
         if saved is not None:
             os.environ["ELDERCARE_TEST_PG_URL"] = saved
     if code != 0:
-        raise SystemExit(f"tests/processes failed (exit {code}): the recording would not be the shipped paths")
+        raise SystemExit(
+            f"tests/processes failed (exit {code}): the recording would not be the shipped paths"
+        )
 
 
 def drive_demo() -> None:

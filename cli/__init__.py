@@ -29,6 +29,8 @@ from workflows.errors import DomainError
 from workflows.models import User
 from workflows.models.base import ROW_ID_MAX
 
+from .archive import archive as archive_command
+
 
 def _sessions():
     engine = make_engine()
@@ -383,7 +385,7 @@ def match(id_number: str, jurisdiction: str | None, on_date) -> None:
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
-@click.argument("which", type=click.Choice(["engine", "web", "roster"]))
+@click.argument("which", type=click.Choice(["engine", "web", "roster", "pdf"]))
 @click.argument("options", nargs=-1, type=click.UNPROCESSED)
 def bench(which: str, options: tuple[str, ...]) -> None:
     """Run a benchmark (`python -m bench WHICH --help`); the last line is one JSON object with the figures."""
@@ -392,6 +394,8 @@ def bench(which: str, options: tuple[str, ...]) -> None:
     click.echo(done.stdout, nl=False)
     sys.exit(done.returncode)
 
+
+main.add_command(archive_command)
 
 if __name__ == "__main__":
     main()

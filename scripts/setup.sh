@@ -33,3 +33,12 @@ apt_install() {
   fi
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" </dev/null >/dev/null
 }
+
+# Case-file and notice PDFs: WeasyPrint's system libraries (pango, harfbuzz's subsetter) and the CJK font the
+# PDFs are set in (WenQuanYi Micro Hei; see casefiles/pdf.py for why this one), from Debian.
+if ! fc-list 2>/dev/null | grep -qi "WenQuanYi Micro Hei" \
+   || ! ldconfig -p 2>/dev/null | grep -q "libpangoft2-1.0.so.0" \
+   || ! ldconfig -p 2>/dev/null | grep -q "libharfbuzz-subset.so.0"; then
+  echo "installing the PDF libraries and the CJK font (Debian packages) ..."
+  apt_install libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fontconfig fonts-wqy-microhei
+fi

@@ -16,6 +16,11 @@ if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -i "noto.*cjk" >/d
   apt_install chromium chromium-l10n fonts-noto-cjk
 fi
 
+if ! command -v pdftotext >/dev/null 2>&1 || ! command -v pdffonts >/dev/null 2>&1; then
+  echo "installing poppler-utils (Debian package) to read the PDFs back in the tests ..."
+  apt_install poppler-utils
+fi
+
 if [[ "${DATABASE_URL:-}" == postgres* ]]; then
   export ELDERCARE_TEST_PG_URL="$DATABASE_URL"
 else

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from workflows import cases, clock, dossiers, elders, inbox, starting, tasks, tokens, versions
 from workflows.errors import ValidationFailed
@@ -40,6 +40,7 @@ class Operation:
     ok: int = 200
     response: str | None = None
     errors: tuple[int, ...] = ()
+    media_type: str = "application/json"  # what a 2xx answer is (a PDF view returns its own Response)
 
 
 OPERATIONS: list[Operation] = []
@@ -57,6 +58,7 @@ def operation(
     ok: int = 200,
     response=None,
     errors=(),
+    media_type="application/json",
 ):
     """Declare an API route: registered with Flask and described in the OpenAPI document."""
 
@@ -66,6 +68,8 @@ def operation(
             if auth:
                 g.api_user = tokens.user_for_token(db(), _bearer())
             result = fn(**kwargs)
+            if isinstance(result, Response):  # a file (e.g. a PDF), already built by the view
+                return result
             return jsonify(result), ok
 
         bp.add_url_rule(rule, endpoint=fn.__name__, view_func=view, methods=[method])
@@ -83,6 +87,7 @@ def operation(
                 ok,
                 response,
                 tuple(sorted(codes)),
+                media_type,
             )
         )
         return fn

@@ -14,7 +14,7 @@ from flask import (
     url_for,
 )
 
-from workflows import attachments, dossiers, elders, registration, starting
+from workflows import attachments, dossiers, elders, notices, registration, starting
 from workflows.errors import DomainError, ValidationFailed
 
 from . import forms
@@ -28,7 +28,8 @@ bp = Blueprint("cases", __name__)
 @bp.get("/cases/<int:case_id>")
 def case_page(case_id: int):
     dossier = dossiers.case_dossier(db(), me(), case_id)
-    return render_template("cases/case.html", d=dossier, case=dossier.case)
+    issued = notices.notices_of_case(db(), me(), case_id)
+    return render_template("cases/case.html", d=dossier, case=dossier.case, notices=issued)
 
 
 @bp.get("/cases/<int:case_id>/diagram.json")

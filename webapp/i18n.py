@@ -103,6 +103,19 @@ LABELS: dict[str, dict[str, str]] = {
         "exported": "导出",
     },
     "relation": {"parent": "上级案件", "child": "下级案件", "same_elder": "同一老人"},
+    "notice": {
+        "approval": "审批通知书",
+        "refusal": "不予批准通知书",
+        "admission_offer": "入住通知",
+        "public_list": "公示名单",
+    },
+    "archive": {
+        "queued": "排队中",
+        "running": "进行中",
+        "done": "已完成",
+        "failed": "失败",
+        "stale": "已中断",
+    },
     "sex": {"male": "男", "female": "女"},
     "elder_status": {"active": "在册", "deceased": "已故", "moved_away": "迁出"},
     "level": {

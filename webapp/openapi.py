@@ -358,10 +358,12 @@ def document(operations) -> dict:
             str(op.ok): {
                 "description": "成功 / OK",
                 "content": {
-                    "application/json": {
+                    op.media_type: {
                         "schema": {"$ref": f"#/components/schemas/{op.response}"}
                         if op.response
                         else {"type": "object"}
+                        if op.media_type == "application/json"
+                        else {"type": "string", "format": "binary"}
                     }
                 },
             }

@@ -27,6 +27,7 @@ from workflows.models import User
 from . import (
     api,
     api_lists,  # noqa: F401  (declares its routes on api.bp, so before the registration)
+    archive,
     auditing,
     auth,
     caselist,
@@ -110,7 +111,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
 
-    for module in (auth, inbox, cases, caselist, elders, supervision, auditing, api):
+    for module in (auth, inbox, cases, caselist, elders, supervision, auditing, archive, api):
         app.register_blueprint(module.bp)
     csrf.exempt(api.bp)  # bearer tokens, never cookies: nothing for a forged form to ride on
 

@@ -87,6 +87,8 @@ class Process:
     # Titles (a partial JSON Schema) for case data no form of the process writes: (session, data) -> schema.
     data_labels: Callable[[Session, Mapping], dict] | None = None
     listed_as: str = "cases"  # the elder page lists its cases under "cases" or "visits"
+    # Notices of its own (kind -> builder of what they say: (session, case, payload, step) -> facts).
+    notices: Mapping[str, Callable] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -101,13 +103,22 @@ class Expectation:
 class Registry:
     """The processes, and the engine wired with the helpers they offer."""
 
-    def __init__(self, processes: Iterable[Process], connectors: Mapping[str, Handler] | None = None):
+    def __init__(
+        self,
+        processes: Iterable[Process],
+        *,
+        connectors: Mapping[str, Handler] | None = None,
+        messages: Mapping[str, Handler] | None = None,
+    ):
         self._processes: dict[str, Process] = {}
         self._handlers: dict[str, Handler] = {}
         self._refusals: dict[str, Refusal] = {}
         # What the system does when a service task calls one of its operations (`engine.sandbox.CONNECTORS`).
         for operation, handler in (connectors or {}).items():
             self._handlers[f"connector:{operation}"] = handler
+        # Messages any process's diagram may throw that the system itself handles (e.g. `issue_notice`).
+        self._handlers.update(messages or {})
+        self._notice_builders: dict[str, Callable] = {}
         helpers: dict[str, Callable] = {}
         provided: set[str] = set()
         for process in processes:
@@ -121,6 +132,8 @@ class Registry:
                 _add_once(self._refusals, name, refusal, "refusal")
             for name, helper in process.helpers.items():
                 _add_once(helpers, name, helper, "script helper")
+            for kind, builder in process.notices.items():
+                _add_once(self._notice_builders, kind, builder, "notice")
         # One engine for all: a call activity runs the called process's scripts in its caller's instance.
         self.engine = Engine(helpers, provided_data=provided)
 
@@ -134,6 +147,9 @@ class Registry:
 
     def handler_for(self, message: str) -> Handler | None:
         return self._handlers.get(message)
+
+    def notice_builder(self, kind: str) -> Callable | None:
+        return self._notice_builders.get(kind)
 
     def refusal_for(self, message: str) -> Refusal | None:
         return self._refusals.get(message)

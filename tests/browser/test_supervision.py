@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import pytest
 from werkzeug.serving import make_server
@@ -20,7 +19,7 @@ from .conftest import PASSWORD, ROOT, Person, _free_port, _on_clock, needs_chrom
 
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 # A Wednesday in the demo's month, 10:00 in Beijing.
-WHEN = datetime(2026, 11, 18, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+WHEN = datetime(2026, 11, 18, 10, 0, tzinfo=clock.LOCAL)
 
 
 @pytest.fixture(scope="module")

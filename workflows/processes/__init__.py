@@ -5,7 +5,7 @@ declares it (`workflows.registry.Process`), and one line below. A process that n
 diagram needs no package at all: it is deployed and runs with the generic behaviour.
 """
 
-from .. import outbox, registry
+from .. import notices, outbox, registry
 from . import admission, assessment, home_adaptation, home_care, visiting_care
 
 # The order matters where processes share something: demo cases are made in it, and an elder leaving the
@@ -21,7 +21,11 @@ ALL = (
 
 def build() -> registry.Registry:
     # Service tasks may call these operations of the system's own, besides what the processes declare.
-    return registry.Registry(ALL, connectors={"send_sms": outbox.send_for_diagram})
+    return registry.Registry(
+        ALL,
+        connectors={"send_sms": outbox.send_for_diagram},
+        messages={"issue_notice": notices.issue_from_diagram},  # numbered notices, from any decision step
+    )
 
 
 def install() -> registry.Registry:

@@ -454,7 +454,7 @@ def test_every_queue_event_of_a_case_is_in_its_trail(world, facility):
     case = queued(world, facility)
     vacancy(world, facility)
     kinds = [e.kind.value for e in world.events(world.refresh(case))]
-    assert kinds.count("message_sent") == 2  # waitlist_join, waitlist_notify
+    assert kinds.count("message_sent") == 3  # waitlist_join, issue_notice (入住通知), waitlist_notify
     assert "message_received" in kinds  # bed_vacated
     assert world.session.scalar(select(func.count(CaseEvent.id)).where(CaseEvent.case_id == case.id)) == len(
         kinds

@@ -694,6 +694,7 @@ def test_effects_are_registered_for_every_message_the_diagrams_throw():
         "visit_overdue",
         "refer_home_adaptation",
         "refer_home_care",
+        "issue_notice",
     }
     assert all(registry.current().handler_for(name) is not None for name in thrown)
 

@@ -6,7 +6,7 @@ passes, and repeated refusals remove the applicant. Every offer, skip and reason
 """
 
 from ...registry import Job, Process, Starter
-from . import demo, handlers, helpers, waitlist
+from . import demo, handlers, helpers, notices, waitlist
 
 LEAVES = "admission_withdrawn"  # the case withdraws its application when the elder leaves the register
 
@@ -52,6 +52,7 @@ ADMISSION = Process(
     jobs=(Job("admission_offers", waitlist.offer_and_reconcile, order=30),),
     demo=demo.create,
     leaving={"deceased": LEAVES, "moved_away": LEAVES},
+    notices={"admission_offer": notices.offer_notice_facts},
 )
 
 PROCESSES = (ADMISSION,)

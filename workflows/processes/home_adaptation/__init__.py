@@ -3,7 +3,7 @@ home assessment, a priced plan per household (一户一策), public notice with 
 subsidy payment up to the cap, call-back and the household file (一户一档)."""
 
 from ...registry import Process, Starter
-from . import adaptation, demo, helpers
+from . import adaptation, demo, helpers, notices
 
 HOME_ADAPTATION = Process(
     key=adaptation.PROCESS_KEY,
@@ -36,6 +36,7 @@ HOME_ADAPTATION = Process(
         "adaptation_notice_period": helpers.adaptation_notice_period,
     },
     demo=demo.create,
+    notices={"public_list": notices.public_list_facts},
 )
 
 PROCESSES = (HOME_ADAPTATION,)
