@@ -77,7 +77,7 @@ def _setup_db(url: str):
             s.add(User(username=role.value, display_name=role.value, role=role, area_code="410825"))
         s.flush()
         owner = s.scalar(select(User).where(User.role == Role.PROCESS_OWNER))
-        versions.deploy(s, owner, bundle())
+        versions.deploy(s, owner, bundle(), comment="测试部署")
     # Signed-in users, loaded once as a web session would keep them.
     users = {}
     with make() as s:

@@ -95,9 +95,10 @@ class Process:
 class Expectation:
     """Something a process's code relies on in its diagram (for checking a new version before deploying)."""
 
-    kind: str  # "task", "message" (thrown, handled here), "waits" (delivered by the code), "helper", "form"
+    kind: str  # "task", "message" (thrown, handled here), "waits" (delivered by the code), "form"
     name: str
     why: str  # what relies on it, in Chinese
+    required: bool = True  # a missing optional hook only loses a convenience (a warning)
 
 
 class Registry:
@@ -192,7 +193,7 @@ class Registry:
         if process is None:
             return []
         found = [Expectation("task", task, "步骤校验") for task in process.step_checks]
-        found += [Expectation("task", task, "表单选项") for task in process.choices]
+        found += [Expectation("task", task, "表单选项", required=False) for task in process.choices]
         found += [Expectation("message", name, "系统处理该消息") for name in process.messages]
         found += [Expectation("message", name, "系统据此退回提交") for name in process.refusals]
         found += [Expectation("waits", name, "系统会发送该消息") for name in process.waits_for]

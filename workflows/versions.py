@@ -7,9 +7,9 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import clock, registry
-from .engine import Instance, LoadedSpec, Problem
-from .errors import NotFound, PermissionDenied
+from . import access, clock, registry
+from .engine import DeployError, Instance, LoadedSpec, ParsedProcess, Problem
+from .errors import NotFound, PermissionDenied, ValidationFailed
 from .models import ProcessVersion, Role, User
 
 DEPLOYABLE_SUFFIXES = (".bpmn", ".dmn", ".json")
@@ -24,12 +24,33 @@ class Deployed:
     warnings: list[Problem] = field(default_factory=list)  # what the checks found that does not block
 
 
-def deploy(session: Session, actor: User | None, files: dict[str, str | bytes]) -> list[Deployed]:
-    """Check a bundle and store a new version of each process whose content changed; all or nothing."""
-    if actor is not None and actor.role not in (Role.PROCESS_OWNER, Role.ADMIN):
-        raise PermissionDenied("只有流程管理员可以部署流程")
+EDITOR_ROLES = frozenset({Role.PROCESS_OWNER, Role.ADMIN})
+
+
+def require_editor(actor: User) -> None:
+    if not actor.is_active or actor.role not in EDITOR_ROLES:
+        raise PermissionDenied("只有流程管理员或系统管理员可以编辑、部署流程和迁移案件")
+
+
+def deploy(
+    session: Session, actor: User | None, files: dict[str, str | bytes], *, comment: str | None = None
+) -> list[Deployed]:
+    """Check a bundle and store a new version of each process whose content changed; all or nothing.
+
+    A person deploying says why (`comment`, kept with the version); the system deploying the shipped
+    processes at set-up (actor None) need not."""
+    if actor is not None:
+        require_editor(actor)
+    comment = (comment or "").strip()
+    if actor is not None and not comment:
+        raise ValidationFailed("请填写部署说明（本版改了什么、为什么）", field_errors={"comment": "请填写部署说明"})
     # Raises DeployError, listing every problem, before anything is written.
     parsed = registry.engine().parse_bundle(files, extra_forms=_declared_forms())
+    problems = [problem for process in parsed for problem in _declaration_problems(process)]
+    if any(p.severity == "error" for p in problems):
+        raise DeployError([*problems, *(w for process in parsed for w in process.warnings)])
+    for process in parsed:
+        process.warnings += [p for p in problems if p.file in process.sources]
     results = []
     for process in parsed:
         existing = session.scalar(
@@ -53,11 +74,64 @@ def deploy(session: Session, actor: User | None, files: dict[str, str | bytes]) 
             task_info=process.task_info_json(),
             deployed_at=clock.now(),
             deployed_by=actor.id if actor is not None else None,
+            comment=comment or None,
         )
         session.add(version)
         session.flush()
         results.append(Deployed(process.key, version.version, version.id, True, process.warnings))
     return results
+
+
+def check_bundle(files: dict[str, str | bytes]) -> list[Problem]:
+    """Every problem of a bundle, without deploying it: the engine's checks, what each process's code
+    relies on finding in its diagram, and lanes that name no role. Errors block deploying."""
+    parsed, problems = registry.engine().inspect_bundle(files, extra_forms=_declared_forms())
+    for process in parsed:
+        problems += _declaration_problems(process)
+    return problems
+
+
+def _declaration_problems(process: ParsedProcess) -> list[Problem]:
+    return expectations_missing(process) + _lanes_without_roles(process)
+
+
+_EXPECTED_KIND = {"task": ("userTask", "manualTask")}
+
+
+def expectations_missing(process: ParsedProcess) -> list[Problem]:
+    """What the process's declaration says its code relies on that this version of the diagram lacks."""
+    facts, missing = process.facts, []
+    main_file = next((name for name in process.sources if name.endswith(".bpmn")), "(bundle)")
+    for expected in registry.current().expectations(process.key):
+        if expected.kind == "task":
+            found = expected.name in facts.elements and facts.elements[expected.name][0] in _EXPECTED_KIND["task"]
+            what = f"环节 {expected.name}"
+        elif expected.kind == "message":
+            found, what = expected.name in facts.throws, f"抛出的消息 {expected.name}"
+        elif expected.kind == "waits":
+            found, what = expected.name in facts.catches, f"等待的消息 {expected.name}"
+        else:
+            continue  # forms: deploying itself looks for them (`extra_forms`)
+        if not found:
+            message = f"流程代码依赖的{what}（{expected.why}）在这个版本中已删除或改名"
+            missing.append(
+                Problem(main_file, expected.name, message, severity="error" if expected.required else "warning")
+            )
+    return missing
+
+
+def _lanes_without_roles(process: ParsedProcess) -> list[Problem]:
+    main_file = next((name for name in process.sources if name.endswith(".bpmn")), "(bundle)")
+    return [
+        Problem(
+            main_file,
+            None,
+            f"泳道“{lane}”不是系统中的角色：其中的任务任何本单位人员都能办理（写作“乡镇经办人 (caseworker)”）",
+            severity="warning",
+        )
+        for lane in process.facts.lanes
+        if lane and access.role_for_lane(lane) is None
+    ]
 
 
 def read_bundle(path: Path) -> dict[str, bytes]:

@@ -25,7 +25,7 @@ from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
 from .. import clock
-from .bundles import ParsedProcess, StepInfo, as_text, content_hash, parse_bundle
+from .bundles import ParsedProcess, StepInfo, as_text, content_hash, inspect_bundle, parse_bundle
 from .errors import DeployError, EngineError, Problem, ScriptError
 from .instance import MAX_TASK_DEPTH, HumanStep, Instance, LoadedSpec, Outgoing, Pending
 from .sandbox import Limits
@@ -71,6 +71,15 @@ class Engine:
         """Parse and check a bundle; raise DeployError listing every problem. `extra_forms` names, per
         process, form files its code uses that no step names: they must be there and are stored with it."""
         return parse_bundle(
+            files, self.serializer, extra_forms or {}, helpers=self.sandbox.helpers, known=self.provided_data
+        )
+
+    def inspect_bundle(
+        self, files: Mapping[str, str | bytes], extra_forms: Mapping[str, list[str]] | None = None
+    ) -> tuple[list[ParsedProcess], list[Problem]]:
+        """Every problem of a bundle, without refusing it (for validating as one edits); its processes
+        when it has no errors."""
+        return inspect_bundle(
             files, self.serializer, extra_forms or {}, helpers=self.sandbox.helpers, known=self.provided_data
         )
 

@@ -43,6 +43,7 @@ class ParsedProcess:
     spec_json: str
     steps: dict[str, StepInfo]
     warnings: list[Problem] = field(default_factory=list)
+    facts: checks.ProcessFacts = field(default_factory=checks.ProcessFacts)
 
     def task_info_json(self) -> str:
         return dumps({k: v.__dict__ for k, v in self.steps.items()})
@@ -57,6 +58,20 @@ def parse_bundle(
 ) -> list[ParsedProcess]:
     """Parse and check BPMN, DMN and form files together; raise DeployError listing every problem of
     every file. Warnings (which do not block) come back on each parsed process."""
+    parsed, problems = inspect_bundle(files, serializer, extra_forms, helpers, known)
+    if any(p.severity == "error" for p in problems):
+        raise DeployError(problems)
+    return parsed
+
+
+def inspect_bundle(
+    files: Mapping[str, str | bytes],
+    serializer: StateSerializer,
+    extra_forms: Mapping[str, list[str]],
+    helpers: Iterable[str] = (),
+    known: Iterable[str] = (),
+) -> tuple[list[ParsedProcess], list[Problem]]:
+    """Every problem of a bundle (errors and warnings), and its processes when it has no errors."""
     report = checks.Report()
     bpmn_files = {n: c for n, c in files.items() if n.lower().endswith(".bpmn")}
     dmn_files = {n: c for n, c in files.items() if n.lower().endswith(".dmn")}
@@ -86,6 +101,7 @@ def parse_bundle(
     expressions: list[checks.Expression] = []
     assigned = checks.names_of_forms({k: v[1] for k, v in forms.items()}) | set(known)
     roots = {}
+    facts: dict[str, checks.ProcessFacts] = {}
     for name, content in {**dmn_files, **bpmn_files}.items():
         root = checks.read_xml(name, content, report)
         if root is None:
@@ -94,6 +110,7 @@ def parse_bundle(
         texts[name] = as_text(content)
         if name in bpmn_files:
             checks.check_bpmn(name, root, report, expressions, assigned)
+            facts.update(checks.describe(root))
         else:
             checks.check_dmn(name, root, report, expressions, assigned)
     checks.check_expressions(expressions, helpers, assigned, report)
@@ -121,7 +138,7 @@ def parse_bundle(
         except Exception as exc:  # noqa: BLE001 - every parser failure becomes a located problem
             report.problems.append(_problem_from(exc, name))
     if report.errors:
-        raise DeployError(report.problems)
+        return [], report.problems
     problems = report.problems  # warnings only, from here on errors are added
 
     parsed: list[ParsedProcess] = []
@@ -146,6 +163,9 @@ def parse_bundle(
         sources = dict(sorted(sources.items()))
         content_hash = hashlib.sha256(dumps(sources).encode("utf-8")).hexdigest()
         spec_json = serializer.dump_spec(spec, subprocess_specs)
+        held = checks.ProcessFacts()
+        for name in all_specs:
+            held.merge(facts.get(name) or checks.ProcessFacts())
         parsed.append(
             ParsedProcess(
                 key=process_id,
@@ -154,13 +174,14 @@ def parse_bundle(
                 content_hash=content_hash,
                 spec_json=spec_json,
                 steps=steps,
+                facts=held,
             )
         )
     if any(p.severity == "error" for p in problems):
-        raise DeployError(problems)
+        return [], problems
     for process in parsed:
         process.warnings = [p for p in problems if p.file in process.sources or p.file == "(bundle)"]
-    return parsed
+    return parsed, problems
 
 
 def _find_form(forms: dict, bpmn_file: str, ref: str):

@@ -93,6 +93,51 @@ class Expression:
 
 
 @dataclass
+class ProcessFacts:
+    """What a process's diagram holds, for checking it against what the process's code expects and for
+    telling versions apart: its elements, the messages it throws and waits for, its lanes."""
+
+    elements: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # id -> (kind, name)
+    throws: set[str] = field(default_factory=set)
+    catches: set[str] = field(default_factory=set)
+    lanes: list[str] = field(default_factory=list)
+
+    def merge(self, other: ProcessFacts) -> None:
+        self.elements.update(other.elements)
+        self.throws |= other.throws
+        self.catches |= other.catches
+        self.lanes += [lane for lane in other.lanes if lane not in self.lanes]
+
+
+_THROWING = {"intermediateThrowEvent", "endEvent", "sendTask"}
+_CATCHING = {"intermediateCatchEvent", "boundaryEvent", "startEvent", "receiveTask"}
+
+
+def describe(root) -> dict[str, ProcessFacts]:
+    """The facts of every process of a BPMN file, by process id."""
+    messages = {m.get("id"): m.get("name") or m.get("id") for m in root.iter(f"{{{BPMN}}}message")}
+    found: dict[str, ProcessFacts] = {}
+    for process in root.iter(f"{{{BPMN}}}process"):
+        facts = found.setdefault(process.get("id"), ProcessFacts())
+        for node in process.iter():
+            if not isinstance(node.tag, str) or etree.QName(node).namespace != BPMN:
+                continue
+            local = etree.QName(node).localname
+            if node.get("id") and local not in ("laneSet", "extensionElements"):
+                facts.elements[node.get("id")] = (local, node.get("name"))
+            if local == "lane":
+                facts.lanes.append(node.get("name") or "")
+            ref = node.get("messageRef")
+            if ref and local in ("messageEventDefinition", "sendTask", "receiveTask"):
+                owner = node if local != "messageEventDefinition" else node.getparent()
+                kind = _local(owner.tag)
+                (facts.throws if kind in _THROWING else facts.catches if kind in _CATCHING else set()).add(
+                    messages.get(ref, ref)
+                )
+    return found
+
+
+@dataclass
 class Report:
     """Every problem found in a bundle (errors block deploying; warnings are shown)."""
 
@@ -231,6 +276,16 @@ def check_bpmn(name: str, root, report: Report, expressions: list[Expression], a
             )
         elif local == "serviceTask":
             _check_service_task(name, node, report, expressions)
+        elif local in ("exclusiveGateway", "inclusiveGateway"):
+            _check_gateway(name, node, root, report)
+        elif local == "userTask" and not _has_form(node):
+            report.warn(
+                name,
+                element,
+                "用户任务没有表单（formJsonSchemaFilename）：办理人只能提交空表单",
+                node.sourceline,
+                label,
+            )
         elif local == "businessRuleTask":
             if not _spiff_text(node, "calledDecisionId"):
                 report.error(
@@ -310,6 +365,36 @@ def check_bpmn(name: str, root, report: Report, expressions: list[Expression], a
                     process.sourceline,
                     _name_of(process),
                 )
+
+
+def _has_form(node) -> bool:
+    return any(
+        p.get("name") == "formJsonSchemaFilename" and (p.get("value") or "").strip()
+        for p in node.iter(f"{{{SPIFF}}}property")
+    )
+
+
+def _check_gateway(name: str, gateway, root, report: Report) -> None:
+    """A diverging gateway's flows each need a condition, except its one default flow."""
+    gid = gateway.get("id")
+    outgoing = [f for f in root.iter(f"{{{BPMN}}}sequenceFlow") if f.get("sourceRef") == gid]
+    if len(outgoing) < 2:
+        return
+    default = gateway.get("default")
+    bare = [
+        f.get("id")
+        for f in outgoing
+        if f.get("id") != default and not (f.findtext(f"{{{BPMN}}}conditionExpression") or "").strip()
+    ]
+    for flow_id in bare:
+        flow = next(f for f in outgoing if f.get("id") == flow_id)
+        report.error(
+            name,
+            flow_id,
+            f"网关“{gateway.get('name') or gid}”的出口没有条件：请写条件，或把它设为网关的默认路径",
+            flow.sourceline,
+            flow.get("name"),
+        )
 
 
 def _spiff_text(node, tag: str) -> str:

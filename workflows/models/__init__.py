@@ -8,7 +8,20 @@ from . import outbox as outbox
 from . import tokens as tokens
 from .base import Base
 from .elders import Assessment, Elder, ElderChange, ElderStatus, HukouType, LivingArrangement, Sex
-from .process import Case, CaseEvent, CaseStatus, CaseWait, EventKind, HumanTask, ProcessVersion, TaskStatus
+from .process import (
+    Case,
+    CaseEvent,
+    CaseMigration,
+    CaseStatus,
+    CaseWait,
+    EventKind,
+    HumanTask,
+    MigrationBatch,
+    MigrationStatus,
+    ProcessDraft,
+    ProcessVersion,
+    TaskStatus,
+)
 from .registry import Area, AreaLevel, Role, User
 
 __all__ = [
@@ -28,6 +41,10 @@ __all__ = [
     "CaseWait",
     "EventKind",
     "HumanTask",
+    "CaseMigration",
+    "MigrationBatch",
+    "MigrationStatus",
+    "ProcessDraft",
     "ProcessVersion",
     "Role",
     "TaskStatus",

@@ -64,6 +64,70 @@ class ProcessVersion(Base):
     task_info: Mapped[str] = mapped_column(Text)
     deployed_at: Mapped[datetime]
     deployed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    comment: Mapped[str | None] = mapped_column(Text)  # why this version (required when a person deploys)
+
+
+class ProcessDraft(Base):
+    """A process owner's unsaved edit of a process (its files), kept on the server until deployed."""
+
+    __tablename__ = "process_drafts"
+    __table_args__ = (UniqueConstraint("process_key", "owner_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    process_key: Mapped[str] = mapped_column(String(100))
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    base_version_id: Mapped[int | None] = mapped_column(ForeignKey("process_versions.id"))
+    files: Mapped[str] = mapped_column(Text)  # JSON text: {path: source text}
+    revision: Mapped[int] = mapped_column(Integer, default=1)  # each save checks and moves it on
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class MigrationStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class MigrationBatch(Base):
+    """Moving chosen running cases of a process to another version, one case at a time, with progress."""
+
+    __tablename__ = "migration_batches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    process_key: Mapped[str] = mapped_column(String(100))
+    to_version_id: Mapped[int] = mapped_column(ForeignKey("process_versions.id"))
+    case_ids: Mapped[str] = mapped_column(Text)  # JSON list, in the order they are moved
+    status: Mapped[MigrationStatus] = mapped_column(ValueEnum(MigrationStatus), default=MigrationStatus.QUEUED)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    done: Mapped[int] = mapped_column(Integer, default=0)  # looked at so far
+    moved: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)  # could not move (they keep their version)
+    comment: Mapped[str] = mapped_column(Text)
+    requested_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    requested_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class CaseMigration(Base):
+    """One case moved from one version to another, with what it was, so that it can be moved back."""
+
+    __tablename__ = "case_migrations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("migration_batches.id"))
+    from_version_id: Mapped[int] = mapped_column(ForeignKey("process_versions.id"))
+    to_version_id: Mapped[int] = mapped_column(ForeignKey("process_versions.id"))
+    old_state: Mapped[str] = mapped_column(Text)
+    old_lock_version: Mapped[str] = mapped_column(String(32))
+    new_lock_version: Mapped[str] = mapped_column(String(32))  # moved back only while the case still has it
+    migrated_at: Mapped[datetime]
+    migrated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reverted_at: Mapped[datetime | None]
+    reverted_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
 
 def new_lock_token() -> str:

@@ -46,6 +46,6 @@ def interop_bundle() -> dict[str, str]:
 
 @pytest.fixture
 def deployed(session, users):
-    versions.deploy(session, users["process_owner"], versions.read_bundle(HERE / "bpmn"))
-    versions.deploy(session, users["process_owner"], interop_bundle())
+    versions.deploy(session, users["process_owner"], versions.read_bundle(HERE / "bpmn"), comment="测试部署")
+    versions.deploy(session, users["process_owner"], interop_bundle(), comment="测试部署")
     return users

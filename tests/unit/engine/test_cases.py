@@ -193,7 +193,7 @@ def test_sending_back_requires_a_comment(session, deployed):
     bench = versions.read_bundle(
         __import__("pathlib").Path(__file__).resolve().parents[3] / "bench" / "workloads"
     )
-    versions.deploy(session, deployed["process_owner"], bench)
+    versions.deploy(session, deployed["process_owner"], bench, comment="测试部署")
     case = cases.start_case(
         session, deployed["caseworker"], "bench_home_care", area_code=TOWNSHIP, data={"months": 1}
     )
@@ -227,7 +227,7 @@ def test_a_case_keeps_its_version_when_a_new_one_is_deployed(session, deployed):
     old = cases.start_case(session, owner, "runaway_loop", area_code=TOWNSHIP, data={"rounds": 1})
     bundle = versions.read_bundle(HERE / "bpmn")
     bundle["loop.bpmn"] = bundle["loop.bpmn"].decode().replace('name="完成"', 'name="办结"')
-    versions.deploy(session, owner, bundle)
+    versions.deploy(session, owner, bundle, comment="测试部署")
     new = cases.start_case(session, owner, "runaway_loop", area_code=TOWNSHIP, data={"rounds": 1})
     assert [t.name for t in ready(session, old.id)] == ["完成"]
     assert [t.name for t in ready(session, new.id)] == ["办结"]

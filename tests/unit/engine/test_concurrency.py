@@ -154,10 +154,10 @@ def test_a_runaway_step_is_stopped_while_other_work_goes_on(committed_world):
                 with s.begin():
                     tasks.complete(s, _user(s, "cw_a"), runaway_task_id, {})
             except cases.ProcessFailure as exc:
+                outcome["seconds"] = time.monotonic() - started  # when the step failed, clearly
                 outcome["error"] = exc
                 with s.begin():
                     exc.aftermath(s)
-        outcome["seconds"] = time.monotonic() - started
 
     thread = threading.Thread(target=run_away)
     thread.start()
@@ -176,10 +176,10 @@ def test_a_runaway_step_is_stopped_while_other_work_goes_on(committed_world):
             tasks.complete(s, _user(s, "cw_b"), task.id, {})
         latencies.append(time.monotonic() - t0)
     thread.join()
-    assert outcome["seconds"] < 2 + 2.0 and outcome["error"].element == "spin"
+    assert outcome["seconds"] < 2 + 1.5 and outcome["error"].element == "spin", outcome
     assert "运行超过 2 秒的时间上限" in outcome["error"].message
     worst = max(latencies)
-    assert worst < (0.5 if db.dialect.name == "postgresql" else 2 + 1.5), latencies
+    assert worst < (0.5 if db.dialect.name == "postgresql" else 2 + 2.5), latencies
     with Session(db) as s:
         failed = s.get(Case, runaway_id)
         assert failed.status == CaseStatus.ERROR and "时间上限" in failed.error

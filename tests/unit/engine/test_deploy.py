@@ -17,7 +17,7 @@ def _versions(session) -> int:
 
 
 def test_interop_bundle_deploys_unchanged(session, users):
-    deployed = versions.deploy(session, users["process_owner"], interop_bundle())
+    deployed = versions.deploy(session, users["process_owner"], interop_bundle(), comment="测试部署")
     assert {(d.key, d.version, d.created) for d in deployed} == {
         ("order_product", 1, True),
         ("customize_product", 1, True),
@@ -35,13 +35,13 @@ def test_interop_bundle_deploys_unchanged(session, users):
 def test_identical_content_is_a_no_op_and_a_change_makes_a_new_version(session, users):
     owner = users["process_owner"]
     bundle = texts(HERE / "bpmn")
-    first = {d.key: d for d in versions.deploy(session, owner, bundle)}
-    again = {d.key: d for d in versions.deploy(session, owner, bundle)}
+    first = {d.key: d for d in versions.deploy(session, owner, bundle, comment="测试部署")}
+    again = {d.key: d for d in versions.deploy(session, owner, bundle, comment="测试部署")}
     assert all(not d.created and d.version == 1 for d in again.values())
     assert _versions(session) == len(first)
 
     bundle["loop.bpmn"] = bundle["loop.bpmn"].replace('name="完成"', 'name="办结"')
-    changed = {d.key: d for d in versions.deploy(session, owner, bundle)}
+    changed = {d.key: d for d in versions.deploy(session, owner, bundle, comment="测试部署")}
     assert changed["runaway_loop"].created and changed["runaway_loop"].version == 2
     # Processes in other files did not change, so they keep their version.
     assert not changed["timer_paths"].created and changed["timer_paths"].version == 1
@@ -49,7 +49,7 @@ def test_identical_content_is_a_no_op_and_a_change_makes_a_new_version(session, 
 
 def test_only_process_owners_deploy(session, users):
     with pytest.raises(PermissionDenied):
-        versions.deploy(session, users["caseworker"], versions.read_bundle(HERE / "bpmn"))
+        versions.deploy(session, users["caseworker"], versions.read_bundle(HERE / "bpmn"), comment="测试部署")
 
 
 def _broken(bundle: dict[str, str], name: str, old: str, new: str) -> dict[str, str]:
@@ -90,7 +90,7 @@ def test_bad_bundles_name_file_element_and_problem(session, users, change, expec
     bundle = _broken(interop_bundle(), *change)
     before = _versions(session)
     with pytest.raises(engine.DeployError) as raised:
-        versions.deploy(session, users["process_owner"], bundle)
+        versions.deploy(session, users["process_owner"], bundle, comment="测试部署")
     file, element, words = expected
     problems = raised.value.problems
     assert any(
@@ -110,7 +110,7 @@ def test_unsupported_element_is_refused(session, users):
         ),
     }
     with pytest.raises(engine.DeployError) as raised:
-        versions.deploy(session, users["process_owner"], bundle)
+        versions.deploy(session, users["process_owner"], bundle, comment="测试部署")
     assert any(
         "complexGateway" in p.message and p.file == "call_activity.bpmn" for p in raised.value.problems
     )
@@ -119,7 +119,7 @@ def test_unsupported_element_is_refused(session, users):
 def test_form_that_is_not_json_schema_is_refused(session, users):
     bundle = {**interop_bundle(), "forms/select_shipping_method.json": '{"type": "objekt"}'}
     with pytest.raises(engine.DeployError) as raised:
-        versions.deploy(session, users["process_owner"], bundle)
+        versions.deploy(session, users["process_owner"], bundle, comment="测试部署")
     assert any(
         p.file == "forms/select_shipping_method.json" and "JSON Schema" in p.message
         for p in raised.value.problems
@@ -140,7 +140,7 @@ SCRIPT_ATTACKS = [
 def test_scripts_that_reach_outside_are_refused_at_deploy(session, users, script, words):
     bundle = _broken(interop_bundle(), "top_level.bpmn", "order_total = ", f"{script}\norder_total = ")
     with pytest.raises(engine.DeployError) as raised:
-        versions.deploy(session, users["process_owner"], bundle)
+        versions.deploy(session, users["process_owner"], bundle, comment="测试部署")
     assert any(p.element == "Activity_1ulwq7u" and words in p.message for p in raised.value.problems), (
         raised.value.problems
     )
@@ -154,5 +154,5 @@ def test_condition_that_imports_is_refused(session, users):
         "__import__('os') or product_name in [ 'product_c'",
     )
     with pytest.raises(engine.DeployError) as raised:
-        versions.deploy(session, users["process_owner"], bundle)
+        versions.deploy(session, users["process_owner"], bundle, comment="测试部署")
     assert any("条件表达式" in p.message for p in raised.value.problems)
