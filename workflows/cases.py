@@ -361,6 +361,52 @@ def advance(
     return Outcome(case, new_tasks, case.status == CaseStatus.COMPLETED)
 
 
+def change_version(
+    session: Session,
+    case: Case,
+    version,
+    become: Callable[[engine.Instance, versions.Runtime], engine.Instance],
+    *,
+    actor: User | None,
+    events: Iterable[dict] = (),
+) -> Outcome:
+    """Put a running case on another deployed version of its process: `become(instance, runtime)` gives
+    the case's instance as it is to be (moved to the new version, or restored as it was on it). The state,
+    inbox rows (open steps keep their ids; their names and roles follow the version), waits and trail are
+    written as any move's are."""
+    if case.status != CaseStatus.RUNNING:
+        raise Conflict("案件已结束，不能迁移")
+    new_runtime = versions.runtime_of(session, version)
+    with session.no_autoflush:
+        instance = _take(session, case, runtime_of(session, case))
+        before = instance.human_steps()
+        try:
+            instance = become(instance, new_runtime)
+        except engine.ScriptError as exc:
+            session.info.get(_TAKEN, {}).pop(case.id, None)
+            raise ProcessFailure(exc.element, exc.message) from exc
+        session.info.setdefault(_TAKEN, {})[case.id] = (case, instance)
+        session.execute(
+            update(Case)
+            .where(Case.id == case.id, Case.lock_version == case.lock_version)
+            .values(process_version_id=version.id, version_hash=version.content_hash)
+            .execution_options(synchronize_session=False)
+        )
+        for key, value in (("process_version_id", version.id), ("version_hash", version.content_hash)):
+            _keep_in_step(session, Case, case, {key: value})
+        new_tasks = _write(session, case, new_runtime, instance, before=before, actor=actor, events=events)
+        kept = {s.id for s in before}
+        for step in instance.human_steps():
+            if step.id in kept:
+                session.execute(
+                    update(HumanTask)
+                    .where(HumanTask.id == step.id, HumanTask.status == TaskStatus.READY)
+                    .values(task_spec=step.spec_id, name=step.name, role=access.role_for_lane(step.lane))
+                    .execution_options(synchronize_session=False)
+                )
+    return Outcome(case, new_tasks, case.status == CaseStatus.COMPLETED)
+
+
 def _write(
     session: Session,
     case: Case,

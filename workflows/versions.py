@@ -43,7 +43,9 @@ def deploy(
         require_editor(actor)
     comment = (comment or "").strip()
     if actor is not None and not comment:
-        raise ValidationFailed("请填写部署说明（本版改了什么、为什么）", field_errors={"comment": "请填写部署说明"})
+        raise ValidationFailed(
+            "请填写部署说明（本版改了什么、为什么）", field_errors={"comment": "请填写部署说明"}
+        )
     # Raises DeployError, listing every problem, before anything is written.
     parsed = registry.engine().parse_bundle(files, extra_forms=_declared_forms())
     problems = [problem for process in parsed for problem in _declaration_problems(process)]
@@ -104,7 +106,9 @@ def expectations_missing(process: ParsedProcess) -> list[Problem]:
     main_file = next((name for name in process.sources if name.endswith(".bpmn")), "(bundle)")
     for expected in registry.current().expectations(process.key):
         if expected.kind == "task":
-            found = expected.name in facts.elements and facts.elements[expected.name][0] in _EXPECTED_KIND["task"]
+            found = (
+                expected.name in facts.elements and facts.elements[expected.name][0] in _EXPECTED_KIND["task"]
+            )
             what = f"环节 {expected.name}"
         elif expected.kind == "message":
             found, what = expected.name in facts.throws, f"抛出的消息 {expected.name}"
@@ -115,7 +119,9 @@ def expectations_missing(process: ParsedProcess) -> list[Problem]:
         if not found:
             message = f"流程代码依赖的{what}（{expected.why}）在这个版本中已删除或改名"
             missing.append(
-                Problem(main_file, expected.name, message, severity="error" if expected.required else "warning")
+                Problem(
+                    main_file, expected.name, message, severity="error" if expected.required else "warning"
+                )
             )
     return missing
 

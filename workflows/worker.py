@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import cases, outbox, registry
+from . import case_moves, cases, outbox, registry
 from .registry import Job
 
 log = logging.getLogger(__name__)
@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 CORE_JOBS = (
     # Fire BPMN timers (start, intermediate, boundary) that have come due.
     Job("timers", lambda session: cases.run_due_timers(session, limit=100), order=10),
+    # Move the cases of a migration batch, some at a time, so that its progress shows.
+    Job("case_migrations", case_moves.run_batches, order=80),
     # Send queued SMS, after the jobs that queue them (at least once: again after a crash mid-send).
     Job("outbox", outbox.send_due, order=90),
 )

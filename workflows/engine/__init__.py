@@ -28,6 +28,7 @@ from .. import clock
 from .bundles import ParsedProcess, StepInfo, as_text, content_hash, inspect_bundle, parse_bundle
 from .errors import DeployError, EngineError, Problem, ScriptError
 from .instance import MAX_TASK_DEPTH, HumanStep, Instance, LoadedSpec, Outgoing, Pending
+from .moves import MovePlan, move, plan_move
 from .sandbox import Limits
 from .scripting import check_script, make_script_engine
 from .state import StateSerializer, data_json
@@ -114,6 +115,7 @@ __all__ = [
     "HumanStep",
     "Instance",
     "LoadedSpec",
+    "MovePlan",
     "Outgoing",
     "ParsedProcess",
     "Pending",
@@ -123,5 +125,7 @@ __all__ = [
     "WorkflowException",
     "check_script",
     "content_hash",
+    "move",
+    "plan_move",
     "data_json",
 ]

@@ -99,7 +99,9 @@ class MigrationBatch(Base):
     process_key: Mapped[str] = mapped_column(String(100))
     to_version_id: Mapped[int] = mapped_column(ForeignKey("process_versions.id"))
     case_ids: Mapped[str] = mapped_column(Text)  # JSON list, in the order they are moved
-    status: Mapped[MigrationStatus] = mapped_column(ValueEnum(MigrationStatus), default=MigrationStatus.QUEUED)
+    status: Mapped[MigrationStatus] = mapped_column(
+        ValueEnum(MigrationStatus), default=MigrationStatus.QUEUED
+    )
     total: Mapped[int] = mapped_column(Integer, default=0)
     done: Mapped[int] = mapped_column(Integer, default=0)  # looked at so far
     moved: Mapped[int] = mapped_column(Integer, default=0)
