@@ -6,12 +6,15 @@ each folder making its own areas and users.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
+from pathlib import Path
 
+import pytest
 from sqlalchemy.orm import Session
 
-from workflows import clock
+from workflows import clock, versions
 from workflows.demo import create_areas
 from workflows.models import Area, Elder, Role, User
 from workflows.models.elders import HukouType, LivingArrangement, Sex
@@ -96,3 +99,36 @@ def add_elder(
     session.add(elder)
     session.flush()
     return elder
+
+
+# SpiffWorkflow's own tutorial models (../shared/interop beside the project, or ELDERCARE_INTEROP_DIR).
+INTEROP = Path(
+    os.environ.get(
+        "ELDERCARE_INTEROP_DIR",
+        Path(__file__).resolve().parents[2] / "shared" / "interop" / "spiff-example-cli",
+    )
+)
+# What each step of the interop order process is answered with, to run it to its end.
+ORDER_ANSWERS = {
+    "Activity_1uazifo": {"product_name": "product_f", "product_quantity": 2},
+    "Activity_0263vxi": {"product_color": "white"},
+    "Activity_1x0wxtq": {"product_size": "medium"},
+    "Activity_1mkqpod": {"product_style": "short"},
+    "Activity_0gg5h3v": {"shipping_method": "standard"},
+    "Activity_0h4nuly": {"shipping_address": "河南省焦作市温县祥云镇"},
+    "Activity_0t2klx8": {"card_number": "6222020000000000"},
+}
+
+
+def interop_bundle() -> dict[str, str]:
+    """The interop order process: its main diagram, its call activity, both tables, the forms."""
+    if not INTEROP.is_dir():
+        missing = f"SpiffWorkflow's interop models not found at {INTEROP} (set ELDERCARE_INTEROP_DIR)"
+        if os.environ.get("CI") == "true":  # in CI they must run: a missing corpus is a failure, not a skip
+            pytest.fail(missing)
+        pytest.skip(missing)
+    return {
+        name: content.decode("utf-8")
+        for name, content in versions.read_bundle(INTEROP).items()
+        if not name.endswith(".bpmn") or name in ("top_level.bpmn", "call_activity.bpmn")
+    }

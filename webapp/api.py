@@ -14,13 +14,27 @@ from decimal import Decimal
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
-from workflows import cases, clock, dossiers, elders, inbox, starting, tasks, tokens, versions
+from workflows import (
+    case_moves,
+    cases,
+    clock,
+    dossiers,
+    drafts,
+    elders,
+    inbox,
+    registry,
+    starting,
+    tasks,
+    tokens,
+    versions,
+)
+from workflows.engine import DeployError
 from workflows.errors import ValidationFailed
 from workflows.models import CaseStatus, HumanTask
 from workflows.rules.idnumber import mask_id_number
 from workflows.rules.phone import mask_phone
 
-from . import forms
+from . import forms, studio
 from . import openapi as openapi_document
 from .database import db
 
@@ -41,6 +55,7 @@ class Operation:
     response: str | None = None
     errors: tuple[int, ...] = ()
     media_type: str = "application/json"  # what a 2xx answer is (a PDF view returns its own Response)
+    body_media_type: str = "application/json"  # what the request body is (a bundle upload is multipart)
 
 
 OPERATIONS: list[Operation] = []
@@ -59,6 +74,7 @@ def operation(
     response=None,
     errors=(),
     media_type="application/json",
+    body_media_type="application/json",
 ):
     """Declare an API route: registered with Flask and described in the OpenAPI document."""
 
@@ -88,6 +104,7 @@ def operation(
                 response,
                 tuple(sorted(codes)),
                 media_type,
+                body_media_type,
             )
         )
         return fn
@@ -387,15 +404,21 @@ def complete_task(task_id: str):
 )
 def start_case():
     payload = _body()
+    process = str(payload.get("process") or "")
     elder_id = payload.get("elder_id")
-    if not isinstance(elder_id, int):
-        raise ValidationFailed("请指定老人", field_errors={"elder_id": "应为老人档案编号（整数）"})
     data = payload.get("data") or {}
     if not isinstance(data, dict):
         raise ValidationFailed("data 应为 JSON 对象", field_errors={"data": "应为 JSON 对象"})
-    started = starting.start_for_elder(
-        db(), g.api_user, str(payload.get("process") or ""), elder_id, data, comment=payload.get("comment")
-    )
+    if elder_id is None:  # a process not about an elder (its start says so when it needs one)
+        started = starting.start_without_elder(
+            db(), g.api_user, process, data, comment=payload.get("comment")
+        )
+    elif isinstance(elder_id, int) and not isinstance(elder_id, bool):
+        started = starting.start_for_elder(
+            db(), g.api_user, process, elder_id, data, comment=payload.get("comment")
+        )
+    else:
+        raise ValidationFailed("elder_id 应为老人档案编号（整数）", field_errors={"elder_id": "应为整数"})
     return _case_detail(started.case.id)
 
 
@@ -485,6 +508,82 @@ def list_processes():
             {"key": p.process_key, "name": p.name, "version": p.version, "deployed_at": _iso(p.deployed_at)}
             for p in versions.list_latest(db())
         ]
+    }
+
+
+@operation(
+    "/processes",
+    "POST",
+    summary="部署流程包 / deploy a bundle: several .bpmn/.dmn/.json files or one .zip (multipart), with a comment",
+    tag="processes",
+    body="DeployRequest",
+    body_media_type="multipart/form-data",
+    ok=201,
+    response="DeployResult",
+    errors=(403, 413, 422),
+)
+def deploy_processes():
+    versions.require_editor(g.api_user)
+    files = studio.uploaded_bundle()
+    try:
+        deployed = versions.deploy(
+            db(), g.api_user, files, comment=request.form.get("comment") or "", channel="api"
+        )
+    except DeployError as exc:
+        refused = jsonify(
+            message="流程有错误，未部署：请按 problems 修正后再上传",
+            field_errors={"files": f"{sum(p.severity == 'error' for p in exc.problems)} 个错误"},
+            problems=studio.problems_json(exc.problems),
+        )
+        refused.status_code = 422
+        return refused
+    main = drafts.key_of_bundle(files)
+    first = next((d for d in deployed if d.key == main), deployed[0])
+    return {
+        "key": first.key,
+        "version": first.version,
+        "deployed": [{"key": d.key, "version": d.version, "created": d.created} for d in deployed],
+        "warnings": studio.problems_json({str(w): w for d in deployed for w in d.warnings}.values()),
+    }
+
+
+@operation(
+    "/processes/<key>",
+    "GET",
+    summary="一个流程：各版本，及发起时填写的表单（JSON Schema） / a process: its versions and its start form",
+    tag="processes",
+    response="ProcessDetail",
+    errors=(404,),
+)
+def get_process(key: str):
+    session = db()
+    all_versions = versions.versions_of(session, key)
+    running = case_moves.counts_by_version(session, key)
+    known = registry.current()
+    about_elder = known.starter_for(key) is not None
+    step = None if known.system_started(key) else starting.first_step(session, g.api_user, key, None)
+    return {
+        "key": key,
+        "name": all_versions[0].name,
+        "versions": [
+            {
+                "version": v.version,
+                "content_hash": v.content_hash,
+                "deployed_at": _iso(v.deployed_at),
+                "comment": v.comment,
+                "running_cases": running.get(v.id, 0),
+            }
+            for v in all_versions
+        ],
+        "start": {
+            "startable": not known.system_started(key),
+            "needs_elder": about_elder,
+            "step": step.spec_id if step else None,
+            "step_name": step.name if step else None,
+            "filled_by_starter": bool(step and step.for_actor),
+            "schema": step.form if step else None,
+            "ui_schema": step.ui_form if step else None,
+        },
     }
 
 

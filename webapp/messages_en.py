@@ -268,3 +268,6 @@ MESSAGES: dict[str, str] = {
 from .messages_en_supervision import SUPERVISION  # noqa: E402
 
 MESSAGES.update(SUPERVISION)
+from .messages_en_studio import STUDIO  # noqa: E402
+
+MESSAGES.update(STUDIO)

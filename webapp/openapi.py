@@ -72,6 +72,89 @@ SCHEMAS = {
         "properties": {
             "message": {"type": "string", "description": "中文说明 / Chinese message"},
             "field_errors": {"type": "object", "additionalProperties": {"type": "string"}},
+            "problems": {
+                "type": "array",
+                "description": "部署检查发现的问题（POST /api/processes 的 422） / the deploy report",
+                "items": {"$ref": "#/components/schemas/Problem"},
+            },
+        },
+    },
+    "Problem": {
+        "type": "object",
+        "properties": {
+            "file": {"type": "string"},
+            "element": {"type": "string", "nullable": True, "description": "BPMN/DMN 元素 id"},
+            "name": {"type": "string", "nullable": True},
+            "line": {"type": "integer", "nullable": True},
+            "severity": {"type": "string", "enum": ["error", "warning"]},
+            "message": {"type": "string", "description": "中文说明"},
+        },
+    },
+    "DeployRequest": {
+        "type": "object",
+        "required": ["files", "comment"],
+        "properties": {
+            "files": {
+                "type": "array",
+                "items": {"type": "string", "format": "binary"},
+                "description": "多个 .bpmn、.dmn、.json（表单）文件，或一个 .zip；每个不超过 20 MB",
+            },
+            "comment": {"type": "string", "description": "部署说明（必填）：本版改了什么、为什么"},
+        },
+    },
+    "DeployResult": {
+        "type": "object",
+        "properties": {
+            "key": {"type": "string", "description": "流程包的主流程"},
+            "version": {"type": "integer"},
+            "deployed": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "key": {"type": "string"},
+                        "version": {"type": "integer"},
+                        "created": {"type": "boolean", "description": "false：内容与已有版本相同，未新建"},
+                    },
+                },
+            },
+            "warnings": {"type": "array", "items": {"$ref": "#/components/schemas/Problem"}},
+        },
+    },
+    "ProcessDetail": {
+        "type": "object",
+        "properties": {
+            "key": {"type": "string"},
+            "name": {"type": "string"},
+            "versions": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "version": {"type": "integer"},
+                        "content_hash": {"type": "string"},
+                        "deployed_at": {"type": "string", "format": "date-time"},
+                        "comment": {"type": "string", "nullable": True},
+                        "running_cases": {"type": "integer"},
+                    },
+                },
+            },
+            "start": {
+                "type": "object",
+                "description": "发起方式：POST /api/cases 的 data 按 schema 填写；needs_elder 为 true 时须给 elder_id",
+                "properties": {
+                    "startable": {"type": "boolean"},
+                    "needs_elder": {"type": "boolean"},
+                    "step": {"type": "string", "nullable": True},
+                    "step_name": {"type": "string", "nullable": True},
+                    "filled_by_starter": {
+                        "type": "boolean",
+                        "description": "true：发起时提交的 data 即完成该环节",
+                    },
+                    "schema": {"type": "object", "nullable": True, "description": "JSON Schema"},
+                    "ui_schema": {"type": "object", "nullable": True},
+                },
+            },
         },
     },
     "Message": {"type": "object", "properties": {"message": {"type": "string"}}},
@@ -210,10 +293,13 @@ SCHEMAS = {
     },
     "StartCaseRequest": {
         "type": "object",
-        "required": ["process", "elder_id"],
+        "required": ["process"],
         "properties": {
             "process": {"type": "string", "description": "流程标识，如 home_care"},
-            "elder_id": {"type": "integer"},
+            "elder_id": {
+                "type": "integer",
+                "description": "老人档案编号；不涉及老人的流程（GET /api/processes/{key} 的 start.needs_elder 为 false）可省略",
+            },
             "data": {
                 "type": "object",
                 "description": (
@@ -379,7 +465,7 @@ def document(operations) -> dict:
         if op.body:
             entry["requestBody"] = {
                 "required": True,
-                "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{op.body}"}}},
+                "content": {op.body_media_type: {"schema": {"$ref": f"#/components/schemas/{op.body}"}}},
             }
         if not op.auth:
             entry["security"] = []

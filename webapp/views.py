@@ -38,6 +38,7 @@ from . import (
     i18n,
     inbox,
     office,
+    studio,
     supervision,
 )
 from .database import db, undo
@@ -52,6 +53,13 @@ VENDOR = {
     "bpmn-js": REPO_ROOT / "node_modules" / "bpmn-js" / "dist",
     "chart.js": REPO_ROOT / "node_modules" / "chart.js" / "dist",
 }
+
+
+def _wants_json() -> bool:
+    """The API, and the pages' own scripts (they send JSON or ask for it), get errors as JSON."""
+    if request.path.startswith("/api/") or request.is_json:
+        return True
+    return request.accept_mimetypes.best == "application/json"
 
 
 def init_app(app: Flask) -> None:
@@ -111,7 +119,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
 
-    for module in (auth, inbox, cases, caselist, elders, supervision, auditing, archive, api):
+    for module in (auth, inbox, cases, caselist, elders, supervision, auditing, archive, studio, api):
         app.register_blueprint(module.bp)
     csrf.exempt(api.bp)  # bearer tokens, never cookies: nothing for a forged form to ride on
 
@@ -127,7 +135,7 @@ def init_app(app: Flask) -> None:
         if isinstance(exc, PermissionDenied):
             office.log_denial(exc.message)  # after the undo: the refusal itself is kept
             database.commit()
-        if request.path.startswith("/api/"):
+        if _wants_json():
             response = jsonify(message=exc.message, field_errors=exc.field_errors)
             if exc.status == 401:
                 response.headers["WWW-Authenticate"] = 'Bearer realm="eldercare"'
@@ -139,6 +147,8 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def _csrf_error(exc: CSRFError):
         message = _("页面已过期或来源不明（CSRF 校验失败），请刷新页面后重试")
+        if _wants_json():
+            return jsonify(message=message, field_errors={}), 400
         return render_template("error.html", status=400, message=message), 400
 
     @app.errorhandler(HTTPException)
@@ -152,6 +162,6 @@ def init_app(app: Flask) -> None:
             413: "提交的内容过大（文件或数据超过上限）",
         }
         message = messages.get(exc.code, exc.name)
-        if request.path.startswith("/api/"):
+        if _wants_json():
             return jsonify(message=message, field_errors={}), exc.code
         return render_template("error.html", status=exc.code, message=_(message)), exc.code

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
-from . import access, cases, clock, engine, versions
+from . import access, cases, clock, engine, office_log, versions
 from .errors import Conflict, DomainError, NotFound, ValidationFailed
 from .models import (
     Case,
@@ -29,6 +30,7 @@ from .models import (
     User,
 )
 from .models.base import is_row_id
+from .models.supervision import LogKind
 
 BATCH_STEP = 200  # cases moved per run of the background job (each in its own savepoint)
 
@@ -161,6 +163,41 @@ def last_move(session: Session, case_id: int) -> CaseMigration | None:
     )
 
 
+@dataclass
+class UndoableMove:
+    case_id: int
+    title: str
+    from_number: int
+    to_number: int
+    moved_at: datetime
+
+
+def undoable_moves(session: Session, actor: User, key: str, *, limit: int = 200) -> list[UndoableMove]:
+    """The latest moves of running cases that can still be moved back (the case has not moved since)."""
+    versions.require_editor(actor)
+    old, new, later = aliased(ProcessVersion), aliased(ProcessVersion), aliased(CaseMigration)
+    latest = select(func.max(later.id)).where(later.case_id == Case.id).correlate(Case).scalar_subquery()
+    query = (
+        select(Case.id, Case.title, old.version, new.version, CaseMigration.migrated_at)
+        .join(CaseMigration, CaseMigration.case_id == Case.id)
+        .join(old, old.id == CaseMigration.from_version_id)
+        .join(new, new.id == CaseMigration.to_version_id)
+        .where(
+            Case.process_key == key,
+            Case.status == CaseStatus.RUNNING,
+            CaseMigration.id == latest,
+            CaseMigration.reverted_at.is_(None),
+            Case.lock_version == CaseMigration.new_lock_version,
+            Case.process_version_id == CaseMigration.to_version_id,
+        )
+        .order_by(CaseMigration.id.desc())
+        .limit(limit)
+    )
+    if not access.reads_all(actor) or actor.area_code:
+        query = query.where(Case.area_code.startswith(actor.area_code))
+    return [UndoableMove(*row) for row in session.execute(query)]
+
+
 def move_back(session: Session, actor: User, case_id: int, *, comment: str) -> CaseMigration:
     """Undo a case's last move, while the case has not moved since (no step done, no timer fired)."""
     versions.require_editor(actor)
@@ -194,7 +231,7 @@ def move_back(session: Session, actor: User, case_id: int, *, comment: str) -> C
 
 
 def request_batch(
-    session: Session, actor: User, key: str, to_version: int, case_ids, *, comment: str
+    session: Session, actor: User, key: str, to_version: int, case_ids, *, comment: str, channel: str = "web"
 ) -> MigrationBatch:
     """Queue moving the chosen cases (all running ones, when none are named); the job moves them."""
     versions.require_editor(actor)
@@ -220,6 +257,15 @@ def request_batch(
     )
     session.add(batch)
     session.flush()
+    office_log.record(
+        session,
+        LogKind.MIGRATION,
+        user=actor,
+        channel=channel,
+        target=f"{key} → 第 {target.version} 版（{len(chosen)} 个案件）",
+        message=comment,
+        detail={"batch": batch.id, "process": key, "to_version": target.version, "cases": len(chosen)},
+    )
     return batch
 
 
@@ -252,11 +298,16 @@ def run_batches(session: Session, *, limit: int = BATCH_STEP) -> int:
     return len(ids)
 
 
-def batch_progress(session: Session, actor: User, batch_id: int) -> dict:
+def get_batch(session: Session, actor: User, batch_id: int) -> MigrationBatch:
     versions.require_editor(actor)
     batch = session.get(MigrationBatch, batch_id) if is_row_id(batch_id) else None
     if batch is None:
         raise NotFound("迁移任务不存在")
+    return batch
+
+
+def batch_progress(session: Session, actor: User, batch_id: int) -> dict:
+    batch = get_batch(session, actor, batch_id)
     return {
         "id": batch.id,
         "status": batch.status.value,

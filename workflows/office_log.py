@@ -24,6 +24,8 @@ KIND_LABELS = {
     LogKind.EXPORTED: "导出数据",
     LogKind.SAMPLED: "抽取抽查样本",
     LogKind.VERIFIED: "校验审计链",
+    LogKind.DEPLOYED: "部署流程版本",
+    LogKind.MIGRATION: "迁移案件版本",
 }
 CHANNELS = ("web", "api", "cli")
 

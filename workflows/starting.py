@@ -67,7 +67,7 @@ class FirstStep:
     for_actor: bool
 
 
-def first_step(session: Session, actor: User, process_key: str, elder: Elder) -> FirstStep | None:
+def first_step(session: Session, actor: User, process_key: str, elder: Elder | None) -> FirstStep | None:
     """The form a new case starts with: its starter's application form, else its first step's."""
     starter = registry.current().starter_for(process_key)
     if starter is not None:
@@ -82,7 +82,11 @@ def first_step(session: Session, actor: User, process_key: str, elder: Elder) ->
         )
     # Run a new instance in memory only (nothing is stored) to find the step a case starts at.
     runtime = versions.runtime_of(session, versions.latest(session, process_key))
-    seed = {"case_area_code": elder.residence_area_code, "elder_id": elder.id}
+    seed = (
+        {"case_area_code": elder.residence_area_code, "elder_id": elder.id}
+        if elder is not None
+        else {"case_area_code": actor.area_code}
+    )
     try:
         steps = runtime.start(seed).human_steps()
     except (ScriptError, EngineError):
@@ -136,15 +140,50 @@ def start_for_elder(
     starter = known.starter_for(process_key)
     if starter is not None:
         return _start_with(session, actor, process_key, starter, elder, data, comment, input_errors)
+    return _start_generic(session, actor, process_key, elder, data, comment, input_errors)
+
+
+def start_without_elder(
+    session: Session,
+    actor: User,
+    process_key: str,
+    data: dict | None = None,
+    *,
+    comment: str | None = None,
+    input_errors: dict[str, str] | None = None,
+) -> Started:
+    """Start a process that is not about an elder (a county's own, or a model from another tool) in the
+    actor's area, completing its first step with `data` when that step is the actor's."""
+    if not actor.is_active or actor.role not in START_ROLES | {Role.PROCESS_OWNER}:
+        raise PermissionDenied("您的角色不能发起业务")
+    known = registry.current()
+    if known.system_started(process_key):
+        raise ValidationFailed(
+            "该业务由系统按服务周期自动发起，不能手工发起", field_errors={"process": "不能手工发起"}
+        )
+    if known.starter_for(process_key) is not None:
+        raise ValidationFailed("该业务须为老人发起，请指定老人", field_errors={"elder_id": "请指定老人"})
+    return _start_generic(session, actor, process_key, None, dict(data or {}), comment, input_errors)
+
+
+def _start_generic(
+    session: Session,
+    actor: User,
+    process_key: str,
+    elder: Elder | None,
+    data: dict,
+    comment: str | None,
+    input_errors: dict[str, str] | None,
+) -> Started:
     version = versions.latest(session, process_key)
     case = cases.start_case(
         session,
         actor,
         process_key,
-        area_code=elder.residence_area_code,
-        elder_id=elder.id,
+        area_code=elder.residence_area_code if elder is not None else actor.area_code,
+        elder_id=elder.id if elder is not None else None,
         data=data,
-        title=f"{version.name}（{elders.mask_name(elder.name)}）",
+        title=f"{version.name}（{elders.mask_name(elder.name)}）" if elder is not None else version.name,
     )
     ready = [t for t in tasks.ready_tasks(session, case.id) if access.can_work_task(actor, t)]
     if not ready:

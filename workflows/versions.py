@@ -1,16 +1,19 @@
 """Deploying process bundles as versions, and reading a version's spec, steps and forms."""
 
+import io
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import access, clock, registry
+from . import access, clock, office_log, registry
 from .engine import DeployError, Instance, LoadedSpec, ParsedProcess, Problem
 from .errors import NotFound, PermissionDenied, ValidationFailed
 from .models import ProcessVersion, Role, User
+from .models.supervision import LogKind
 
 DEPLOYABLE_SUFFIXES = (".bpmn", ".dmn", ".json")
 
@@ -33,7 +36,12 @@ def require_editor(actor: User) -> None:
 
 
 def deploy(
-    session: Session, actor: User | None, files: dict[str, str | bytes], *, comment: str | None = None
+    session: Session,
+    actor: User | None,
+    files: dict[str, str | bytes],
+    *,
+    comment: str | None = None,
+    channel: str = "web",
 ) -> list[Deployed]:
     """Check a bundle and store a new version of each process whose content changed; all or nothing.
 
@@ -81,6 +89,16 @@ def deploy(
         session.add(version)
         session.flush()
         results.append(Deployed(process.key, version.version, version.id, True, process.warnings))
+        if actor is not None:
+            office_log.record(
+                session,
+                LogKind.DEPLOYED,
+                user=actor,
+                channel=channel,
+                target=f"{process.key} 第 {version.version} 版",
+                message=comment,
+                detail={"process": process.key, "version": version.version, "hash": process.content_hash},
+            )
     return results
 
 
@@ -249,3 +267,70 @@ def runtime(session: Session, process_key: str, content_hash: str, version_id: i
 
 def runtime_of(session: Session, version: ProcessVersion) -> Runtime:
     return runtime(session, version.process_key, version.content_hash, version.id)
+
+
+# --------------------------------------------------------------------------------------------------
+# Bundles as zip files, and what the processes page lists
+
+MAX_ZIP_ENTRIES = 200
+MAX_ZIP_BYTES = 20 * 1024 * 1024
+
+
+def read_zip(data: bytes) -> dict[str, bytes]:
+    """The BPMN, DMN and form files of an uploaded zip, by path (other files are ignored); refused with a
+    Chinese reason when it is no zip, too big, or names paths outside itself."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile as exc:
+        raise ValidationFailed(
+            "上传的文件不是有效的 zip 压缩包", field_errors={"files": "不是 zip 文件"}
+        ) from exc
+    entries = [i for i in archive.infolist() if not i.is_dir()]
+    if len(entries) > MAX_ZIP_ENTRIES or sum(i.file_size for i in entries) > MAX_ZIP_BYTES:
+        raise ValidationFailed(
+            "压缩包过大（最多 200 个文件、解压后 20 MB）", field_errors={"files": "压缩包过大"}
+        )
+    files = {}
+    for info in entries:
+        name = info.filename.replace("\\", "/")
+        if name.startswith("/") or ".." in name.split("/"):
+            raise ValidationFailed(f"压缩包中的路径“{name}”不安全", field_errors={"files": "路径不安全"})
+        if name.lower().endswith(DEPLOYABLE_SUFFIXES) and not name.split("/")[-1].startswith("."):
+            files[name] = archive.read(info)
+    if not files:
+        raise ValidationFailed(
+            "压缩包中没有 .bpmn、.dmn 或 .json 文件", field_errors={"files": "没有流程文件"}
+        )
+    return files
+
+
+def sources_of(session: Session, version: ProcessVersion) -> dict[str, str]:
+    return json.loads(
+        session.scalar(select(ProcessVersion.sources).where(ProcessVersion.id == version.id)) or "{}"
+    )
+
+
+def export_zip(session: Session, version: ProcessVersion) -> bytes:
+    """A version's files as a zip (the same paths; importable again as a bundle)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path, text in sorted(sources_of(session, version).items()):
+            info = zipfile.ZipInfo(
+                path, date_time=version.deployed_at.astimezone(clock.LOCAL).timetuple()[:6]
+            )
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, text.encode("utf-8"))
+    return buffer.getvalue()
+
+
+def versions_of(session: Session, key: str) -> list[ProcessVersion]:
+    found = list(
+        session.scalars(
+            select(ProcessVersion)
+            .where(ProcessVersion.process_key == key)
+            .order_by(ProcessVersion.version.desc())
+        )
+    )
+    if not found:
+        raise NotFound(f"流程 {key} 尚未部署")
+    return found

@@ -7,6 +7,7 @@ time on, e.g. into the next service month, and run the background jobs on that s
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -58,10 +59,10 @@ def _on_clock(wsgi_app, source):
     return app
 
 
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory):
-    """The app on http://127.0.0.1:<port> on the journey's clock, its database, and that clock."""
-    folder = tmp_path_factory.mktemp("browser")
+@contextlib.contextmanager
+def serving(folder: Path):
+    """The app on http://127.0.0.1:<port> on a journey's clock, over a fresh database in `folder` with the
+    demo county and the shipped processes: what a test gets (url, engine, sessions, clock, folder)."""
     url = f"sqlite:///{folder / 'browser.sqlite'}"
     engine = make_engine(url)
     Base.metadata.create_all(engine)
@@ -101,6 +102,13 @@ def live_server(tmp_path_factory):
         thread.join(timeout=10)
         app.extensions["db_engine"].dispose()
         engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory):
+    """The shared server of the journeys that keep the shipped processes as they are."""
+    with serving(tmp_path_factory.mktemp("browser")) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

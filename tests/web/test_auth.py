@@ -35,7 +35,7 @@ def test_every_page_requires_login(app, anonymous):
             continue
         url = _url_for_rule(rule)
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            data = {"csrf_token": token} if method == "POST" else None
+            data = {"csrf_token": token} if method in ("POST", "PUT", "PATCH", "DELETE") else None
             response = anonymous.client.open(url, method=method, data=data)
             assert response.status_code == 302, (method, url, response.status_code)
             assert "/login" in response.headers["Location"], (method, url)

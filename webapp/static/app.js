@@ -35,6 +35,8 @@ document.addEventListener("click", function (event) {
 // A form is sent once: a second click while the first is on its way does nothing.
 document.addEventListener("submit", function (event) {
   var form = event.target;
+  // A form that undoes work asks first (data-confirm holds the question).
+  if (form.dataset.confirm && !form.dataset.sending && !window.confirm(form.dataset.confirm)) { event.preventDefault(); return; }
   if (form.dataset.sending) { event.preventDefault(); return; }
   form.dataset.sending = "1";
   setTimeout(function () { delete form.dataset.sending; }, 8000);

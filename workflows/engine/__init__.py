@@ -25,7 +25,15 @@ from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
 from .. import clock
-from .bundles import ParsedProcess, StepInfo, as_text, content_hash, inspect_bundle, parse_bundle
+from .bundles import (
+    ParsedProcess,
+    StepInfo,
+    as_text,
+    content_hash,
+    inspect_bundle,
+    main_processes,
+    parse_bundle,
+)
 from .errors import DeployError, EngineError, Problem, ScriptError
 from .instance import MAX_TASK_DEPTH, HumanStep, Instance, LoadedSpec, Outgoing, Pending
 from .moves import MovePlan, move, plan_move
@@ -123,6 +131,7 @@ __all__ = [
     "ScriptError",
     "StepInfo",
     "WorkflowException",
+    "main_processes",
     "check_script",
     "content_hash",
     "move",

@@ -317,3 +317,22 @@ def content_hash(parts: Iterable[str]) -> str:
         digest.update(part.encode("utf-8"))
         digest.update(b"\x00")
     return digest.hexdigest()
+
+
+def main_processes(files: Mapping[str, str | bytes]) -> list[str]:
+    """The executable processes of a bundle that no other of its diagrams calls, in the order of their
+    files (shallowest path first): what an import is named after. Files that are not XML are passed over
+    (the checks report them)."""
+    declared: list[str] = []
+    called: set[str] = set()
+    for name in sorted(files, key=lambda n: (n.count("/"), n)):
+        if not name.lower().endswith(".bpmn"):
+            continue
+        root = checks.read_xml(name, files[name], checks.Report())
+        if root is None:
+            continue
+        for process in root.iter(f"{{{checks.BPMN}}}process"):
+            if process.get("isExecutable", "true").lower() == "true" and process.get("id"):
+                declared.append(process.get("id"))
+        called.update(c.get("calledElement") for c in root.iter(f"{{{checks.BPMN}}}callActivity"))
+    return [key for key in declared if key not in called]

@@ -66,6 +66,10 @@ class LogKind(StrEnum):
     EXPORTED = "exported"  # a list, the dashboard or a report downloaded as a workbook
     SAMPLED = "sampled"  # a review sample drawn
     VERIFIED = "verified"  # a hash-chain check run over an area
+    DEPLOYED = "deployed"  # a new version of a process deployed
+    MIGRATION = (
+        "migration"  # running cases asked to move to another version (each move is in its case's trail)
+    )
 
 
 class OfficeLog(Base):

@@ -1,20 +1,15 @@
 """Fixtures for engine tests: areas, one user per role, deployed test bundles (the clock: tests/conftest)."""
 
-import os
 from pathlib import Path
 
 import pytest
 
-from tests.factories import COUNTY, OTHER_TOWNSHIP, TOWNSHIP, add_users
+from tests.factories import COUNTY, INTEROP, OTHER_TOWNSHIP, TOWNSHIP, add_users, interop_bundle
 from workflows import versions
 from workflows.models import Role
 
 HERE = Path(__file__).parent
-REPO = Path(__file__).resolve().parents[3]
-INTEROP = Path(
-    os.environ.get("ELDERCARE_INTEROP_DIR", REPO.parent / "shared" / "interop" / "spiff-example-cli")
-)
-__all__ = ["COUNTY", "OTHER_TOWNSHIP", "TOWNSHIP"]
+__all__ = ["COUNTY", "INTEROP", "OTHER_TOWNSHIP", "TOWNSHIP", "interop_bundle"]
 
 
 @pytest.fixture
@@ -27,21 +22,6 @@ def users(session):
 def texts(path: Path) -> dict[str, str]:
     """A bundle read as text, for tests that edit it."""
     return {name: content.decode("utf-8") for name, content in versions.read_bundle(path).items()}
-
-
-def interop_bundle() -> dict[str, str]:
-    """SpiffWorkflow's own tutorial models: the order process, its call activity, both tables, the forms."""
-    if not INTEROP.is_dir():
-        missing = f"SpiffWorkflow's interop models not found at {INTEROP} (set ELDERCARE_INTEROP_DIR)"
-        if os.environ.get("CI") == "true":  # in CI they must run: a missing corpus is a failure, not a skip
-            pytest.fail(missing)
-        pytest.skip(missing)
-    files = {
-        name: content.decode("utf-8")
-        for name, content in versions.read_bundle(INTEROP).items()
-        if not name.endswith(".bpmn") or name in ("top_level.bpmn", "call_activity.bpmn")
-    }
-    return files
 
 
 @pytest.fixture

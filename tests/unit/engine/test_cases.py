@@ -3,21 +3,12 @@
 import pytest
 from sqlalchemy import func, select
 
+from tests.factories import ORDER_ANSWERS
 from workflows import access, audit, cases, engine, tasks
 from workflows.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from workflows.models import CaseEvent, CaseStatus, EventKind, HumanTask, TaskStatus
 
 from .conftest import TOWNSHIP
-
-ORDER_ANSWERS = {
-    "Activity_1uazifo": {"product_name": "product_f", "product_quantity": 2},
-    "Activity_0263vxi": {"product_color": "white"},
-    "Activity_1x0wxtq": {"product_size": "medium"},
-    "Activity_1mkqpod": {"product_style": "short"},
-    "Activity_0gg5h3v": {"shipping_method": "standard"},
-    "Activity_0h4nuly": {"shipping_address": "河南省焦作市温县祥云镇"},
-    "Activity_0t2klx8": {"card_number": "6222020000000000"},
-}
 
 
 def ready(session, case_id):

@@ -11,11 +11,11 @@ import orjson
 import pytest
 
 from bench import engine_bench
+from tests.factories import ORDER_ANSWERS
 from workflows import engine, registry, versions
 from workflows.engine import state
 
 from .conftest import HERE, interop_bundle
-from .test_cases import ORDER_ANSWERS
 
 _stock = state.make_registry(fast=False)
 
