@@ -1,4 +1,4 @@
-"""`python -m bench engine|web|roster|pdf [--quick] [--no-postgres]`: run one benchmark; the last line printed
+"""`python -m bench engine|web|roster|pdf|migration [--quick] [--no-postgres]`: run one benchmark; the last line printed
 is one JSON object with the figures (progress goes to standard error)."""
 
 import argparse
@@ -10,7 +10,7 @@ from workflows import processes
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="eldercare bench", description=__doc__.splitlines()[0])
-    parser.add_argument("which", choices=["engine", "web", "roster", "pdf"])
+    parser.add_argument("which", choices=["engine", "web", "roster", "pdf", "migration"])
     parser.add_argument("--quick", action="store_true", help="smaller workload (for a smoke run)")
     parser.add_argument("--no-postgres", action="store_true", help="skip PostgreSQL")
     args = parser.parse_args(argv)
@@ -32,6 +32,10 @@ def main(argv: list[str] | None = None) -> None:
         from . import pdf_bench
 
         result = pdf_bench.run(quick=args.quick, log=log)
+    elif args.which == "migration":
+        from . import migration_bench
+
+        result = migration_bench.run(quick=args.quick, skip_postgres=args.no_postgres, log=log)
     elif args.which == "roster":
         from . import roster_bench
 
