@@ -37,6 +37,7 @@ from .rules.assessment import (
 )
 from .rules.idnumber import IdNumberError, mask_id_number, parse_id_number
 from .rules.phone import PhoneError, validate_phone
+from .users import ROLE_LABELS
 
 # 老年人权益保障法 art. 2: an older person (老年人) is a citizen aged 60 or over.
 MIN_AGE = 60
@@ -49,17 +50,6 @@ READ_ROLES = frozenset(
 WRITE_ROLES = frozenset({Role.VILLAGE_ASSISTANT, Role.CASEWORKER, Role.ADMIN})
 ASSESS_ROLES = frozenset({Role.ASSESSOR, Role.CASEWORKER, Role.ADMIN})
 
-ROLE_LABELS = {
-    Role.VILLAGE_ASSISTANT: "养老协理员",
-    Role.CASEWORKER: "乡镇经办人",
-    Role.ASSESSOR: "评估员",
-    Role.APPROVER: "县民政局审批人",
-    Role.PROVIDER: "服务机构",
-    Role.FACILITY_ADMIN: "养老机构管理员",
-    Role.AUDITOR: "监督审计",
-    Role.PROCESS_OWNER: "流程管理员",
-    Role.ADMIN: "系统管理员",
-}
 
 # Chinese field names, used in messages and as the canonical roster headers.
 FIELD_LABELS = {

@@ -122,9 +122,12 @@ def list_facilities(session: Session, actor: User) -> list[Facility]:
 
 
 def _sees_facility(actor: User, facility: Facility) -> bool:
-    return actor.is_active and (
-        facility.area_code.startswith(actor.area_code) or actor.area_code.startswith(facility.area_code)
-    )
+    """Whether the actor may see a home's queue: by area; a home's own staff only their home's."""
+    if not actor.is_active:
+        return False
+    if actor.role == Role.FACILITY_ADMIN and actor.organisation_id is not None:
+        return facility.organisation_id == actor.organisation_id
+    return facility.area_code.startswith(actor.area_code) or actor.area_code.startswith(facility.area_code)
 
 
 def _facility(session: Session, facility_id: int) -> Facility:
@@ -205,6 +208,7 @@ def apply(
             data={**register, "applied_at": (applied_at or now).isoformat()},
             title=f"{elder.name} 申请入住{facility.name}",
         )
+        cases.entrust(session, case, facility.organisation_id)  # the home's staff read it, no other home's
         task = session.scalar(
             select(HumanTask).where(
                 HumanTask.case_id == case.id,
@@ -336,6 +340,8 @@ def register_vacancy(
         raise PermissionDenied("只有养老机构管理员可以登记空余床位")
     facility = _facility(session, facility_id)
     access.require_area(actor, facility.area_code)
+    if not _sees_facility(actor, facility):
+        raise PermissionDenied("只能登记本机构的空余床位")
     if not (bed_label or "").strip():
         raise ValidationFailed("请填写床位号", field_errors={"bed_label": "此项为必填项"})
     now = clock.now()
@@ -368,10 +374,13 @@ def cancel_vacancy(session: Session, actor: User, vacancy_id: int, reason: str) 
     """Take a vacancy back (bed used otherwise) while nobody holds an offer for it."""
     if actor.role not in FACILITY_ROLES:
         raise PermissionDenied("只有养老机构管理员可以撤销空床")
-    vacancy = session.get(BedVacancy, vacancy_id)
+    vacancy = session.get(BedVacancy, vacancy_id) if is_row_id(vacancy_id) else None
     if vacancy is None:
         raise NotFound("空床记录不存在")
-    access.require_area(actor, _facility(session, vacancy.facility_id).area_code)
+    facility = _facility(session, vacancy.facility_id)
+    access.require_area(actor, facility.area_code)
+    if not _sees_facility(actor, facility):
+        raise PermissionDenied("只能撤销本机构的空床")
     if vacancy.status != VacancyStatus.OPEN:
         raise Conflict("只有尚未通知申请人的空床可以撤销")
     vacancy.status = VacancyStatus.CANCELLED
@@ -842,7 +851,7 @@ class NoticeCheck:
 def notification_report(session: Session, actor: User, vacancy_id: int) -> list[NoticeCheck]:
     """For each offer of a vacancy: when the bed became free for that applicant, and when the SMS was sent."""
     _require_reader(actor)
-    vacancy = session.get(BedVacancy, vacancy_id)
+    vacancy = session.get(BedVacancy, vacancy_id) if is_row_id(vacancy_id) else None
     if vacancy is None:
         raise NotFound("空床记录不存在")
     if not _sees_facility(actor, _facility(session, vacancy.facility_id)):
@@ -951,6 +960,8 @@ def _entry(session: Session, actor: User, entry_id: int) -> WaitlistEntry:
     facility_staff = actor.role in (Role.FACILITY_ADMIN, Role.APPROVER, Role.AUDITOR, Role.ADMIN) and (
         facility.area_code.startswith(actor.area_code)
     )
+    if actor.role == Role.FACILITY_ADMIN and not _sees_facility(actor, facility):
+        raise PermissionDenied("只能查看本机构的轮候记录")
     if not (access.covers(actor, entry.area_code) or facility_staff):
         raise PermissionDenied("无权查看其他辖区的轮候记录")
     return entry

@@ -8,18 +8,11 @@ from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from ...clock import as_date, month_end
+from ...rules.services import SIX_HELPS
+
+__all__ = ["SIX_HELPS", "amount", "callback_needed", "month_service_check", "month_without_records"]
 
 CENT = Decimal("0.01")
-
-# 六助 (seed 004 §三(二)), in the order forms and reports list them.
-SIX_HELPS: dict[str, str] = {
-    "meal": "助餐",
-    "cleaning": "助洁",
-    "bathing": "助浴",
-    "mobility": "助行",
-    "medical": "助医",
-    "personal_care": "生活照料",
-}
 
 
 def amount(value) -> Decimal:
