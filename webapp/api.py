@@ -285,6 +285,8 @@ def get_task(task_id: str):
     step = tasks.form_of(session, opened.task)
     case = cases.get_case(session, g.api_user, opened.task.case_id)
     data = cases.case_data(case)
+    if not (opened.can_work or opened.task.assignee_id == g.api_user.id):
+        data = dossiers.mask_personal_numbers(data)  # a reader of a task not theirs needs no full numbers
     return {
         "task": task_json(opened.task),
         "case": case_summary(case),

@@ -24,14 +24,39 @@ from workflows.config import REPO_ROOT
 from workflows.errors import DomainError
 from workflows.models import User
 
-from . import api, auth, cases, database, elders, forms, i18n, inbox
+from . import (
+    account,
+    admin,
+    api,
+    api_admin,  # noqa: F401 - declares the administration operations of /api on import
+    assessment,
+    auth,
+    cases,
+    database,
+    elder_edit,
+    elders,
+    facility,
+    forms,
+    i18n,
+    inbox,
+    provider,
+    sessions,
+)
 from .database import db, undo
 from .i18n import _
 
 csrf = CSRFProtect()
 login_manager = LoginManager()
 # Endpoints anyone may reach; every other page needs a signed-in person (the API checks its own tokens).
-PUBLIC_ENDPOINTS = {"auth.login", "auth.language", "static", "vendor", "healthz", "favicon"}
+PUBLIC_ENDPOINTS = {
+    "auth.login",
+    "auth.language",
+    "account.reset_password",
+    "static",
+    "vendor",
+    "healthz",
+    "favicon",
+}
 # Files of npm packages the pages use, served from node_modules (never committed) by an allow-list.
 VENDOR = {"bpmn-js": REPO_ROOT / "node_modules" / "bpmn-js" / "dist"}
 
@@ -93,8 +118,23 @@ def init_app(app: Flask) -> None:
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
 
-    for module in (auth, inbox, cases, elders, api):
+    sessions.init_app(app)
+    for module in (
+        auth,
+        account,
+        sessions,
+        inbox,
+        cases,
+        elders,
+        elder_edit,
+        admin,
+        facility,
+        provider,
+        assessment,
+        api,
+    ):
         app.register_blueprint(module.bp)
+    app.register_blueprint(admin.shortcuts)
     csrf.exempt(api.bp)  # bearer tokens, never cookies: nothing for a forged form to ride on
 
     @app.errorhandler(DomainError)

@@ -292,6 +292,7 @@ def scale() -> dict:
                 "name": item.name,
                 "group": item.group.key,
                 "max": item.max_score,
+                "what": item_meaning(item.key),
                 "scores": [{"score": score, "text": text} for score, text in score_descriptions(item.key)],
             }
             for item in ITEMS

@@ -699,6 +699,7 @@ class Position:
     status: EntryStatus
     status_label: str
     explanation: str
+    case_id: int | None = None
 
 
 def queue(session: Session, facility_id: int) -> list[WaitlistEntry]:
@@ -753,6 +754,7 @@ def waitlist(session: Session, actor: User, facility_or_area: int | str | Facili
                     status=entry.status,
                     status_label=ENTRY_STATUS_LABELS[entry.status],
                     explanation=_explain(session, entry, entries),
+                    case_id=entry.case_id,
                 )
             )
     return lines
