@@ -9,6 +9,7 @@ calendar could be wrong by a week around Spring Festival.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -42,6 +43,8 @@ class _Entered:
 
 
 _entered = _Entered({}, 0)
+# Generations of calendars counted with for a moment only: negative, never the same twice.
+_passing = itertools.count(-1, -1)
 # The calendar as a use case is about to make it (inside its transaction, before anyone else sees it).
 _pending: ContextVar[_Entered | None] = ContextVar("workdays_pending", default=None)
 
@@ -60,7 +63,7 @@ def use_entered_years(years: Mapping[int, Year]) -> None:
 @contextmanager
 def entered_years(years: Mapping[int, Year]) -> Iterator[None]:
     """Count with these entered years inside the block only (a change not committed yet)."""
-    token = _pending.set(_Entered(dict(years), -1 - _entered.generation))
+    token = _pending.set(_Entered(dict(years), next(_passing)))
     try:
         yield
     finally:
