@@ -213,7 +213,7 @@ def update_organisation(
         "contract_end",
         "is_active",
     ):
-        setattr(organisation, key, values[key])
+        setattr(organisation, key, values.get(key))
     organisation.services = json.dumps(values.get("services", []), ensure_ascii=False)
     organisation.updated_at = clock.now()
     session.flush()

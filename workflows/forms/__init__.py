@@ -98,22 +98,15 @@ def _check_date_bounds(schema: Mapping, data, path: str, errors: dict[str, str])
             except ValueError:
                 continue  # the format check words this one
             latest, earliest = date_bound(sub.get("x-latest")), date_bound(sub.get("x-earliest"))
+            title = sub.get("title") or "日期"
             if latest is not None and day > latest:
-                errors.setdefault(where, _too_late(sub.get("x-latest"), latest))
+                errors.setdefault(where, f"{title}不能晚于{_bound_words(sub.get('x-latest'), latest)}")
             elif earliest is not None and day < earliest:
-                errors.setdefault(where, _too_early(sub.get("x-earliest"), earliest))
+                errors.setdefault(where, f"{title}不能早于{_bound_words(sub.get('x-earliest'), earliest)}")
 
 
-def _too_late(spec: str, bound: date) -> str:
-    if spec.strip() == "today":
-        return f"不能晚于今天（{bound.isoformat()}）：已发生的事项请填写实际日期"
-    return f"不能晚于 {bound.isoformat()}"
-
-
-def _too_early(spec: str, bound: date) -> str:
-    if spec.strip() == "today":
-        return f"不能早于今天（{bound.isoformat()}）"
-    return f"不能早于 {bound.isoformat()}"
+def _bound_words(spec: str, bound: date) -> str:
+    return "今天" if spec.strip() == "today" else f" {bound.isoformat()}"
 
 
 # The numbers a case can hold: finite, and integers no larger than JSON readers keep exactly (a browser's
