@@ -7,7 +7,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from workflows import users
-from workflows.errors import DomainError
+from workflows.errors import ValidationFailed
 
 from .auth import me
 from .database import db, undo
@@ -38,11 +38,11 @@ def change_password():
         try:
             if new != again:
                 errors = {"again": _("两次输入的新密码不一致")}
-                raise DomainError(errors["again"], field_errors=errors)
+                raise ValidationFailed(errors["again"], field_errors=errors)
             users.change_own_password(db(), me(), request.form.get("current") or "", new)
-        except DomainError as exc:
+        except ValidationFailed as exc:
             undo()
-            errors, message = exc.field_errors or {"_": exc.message}, exc.message
+            errors, message, status = exc.field_errors or {"_": exc.message}, exc.message, exc.status
         else:
             flash(_("密码已修改"), "success")
             target = request.args.get("next") or ""
@@ -51,7 +51,7 @@ def change_password():
             )
     return render_template(
         "account/password.html", errors=errors, message=message, forced=me().must_change_password
-    ), (422 if message else 200)
+    ), (status if message else 200)
 
 
 @bp.route("/password/reset/<token>", methods=["GET", "POST"])
@@ -65,17 +65,17 @@ def reset_password(token: str):
         try:
             if new != again:
                 errors = {"again": _("两次输入的新密码不一致")}
-                raise DomainError(errors["again"], field_errors=errors)
+                raise ValidationFailed(errors["again"], field_errors=errors)
             users.redeem_reset_link(session, token, new)
-        except DomainError as exc:
+        except ValidationFailed as exc:
             undo()
-            errors, message = exc.field_errors or {"_": exc.message}, exc.message
+            errors, message, status = exc.field_errors or {"_": exc.message}, exc.message, exc.status
         else:
             flash(_("密码已设置，请用新密码登录"), "success")
             return redirect(url_for("auth.login"))
     response = render_template("account/reset.html", user=user, errors=errors, message=message)
     return (
         response,
-        (422 if message else 200),
+        (status if message else 200),
         {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
     )

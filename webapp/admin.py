@@ -139,15 +139,15 @@ def user_new():
         values = _user_data(request.form)
         try:
             issued = users.add_user(session, actor, values)
-        except DomainError as exc:
+        except ValidationFailed as exc:
             undo()
-            errors, message = exc.field_errors or {"_": exc.message}, exc.message
+            errors, message, status = exc.field_errors or {"_": exc.message}, exc.message, exc.status
         else:
             return _issued_page(issued, _("已添加用户 {name}", name=issued.user.username))
     return render_template(
         "admin/user_new.html",
         **_user_form_context(session, actor, values=values, errors=errors, message=message),
-    ), (422 if message else 200)
+    ), (status if message else 200)
 
 
 def _issued_page(issued: users.Issued, title: str):
@@ -174,9 +174,9 @@ def user_page(user_id: int):
         changes = {key: data[key] for key in ("display_name", "role", "area_code", "organisation_id")}
         try:
             users.update_user(session, actor, user.id, changes)
-        except DomainError as exc:
+        except ValidationFailed as exc:
             undo()
-            errors, message = exc.field_errors or {"_": exc.message}, exc.message
+            errors, message, status = exc.field_errors or {"_": exc.message}, exc.message, exc.status
             user = users.get_user(session, actor, user_id)
         else:
             flash(_("已保存用户 {name}", name=user.username), "success")
@@ -192,7 +192,7 @@ def user_page(user_id: int):
             locked=users.is_locked(user),
             history=admin_log.history(session, subject="user", subject_id=user.id, limit=50),
         ),
-    ), (422 if message else 200)
+    ), (status if message else 200)
 
 
 @bp.post("/users/<int:user_id>/unlock")
@@ -236,9 +236,9 @@ def area_list():
         }
         try:
             area = areas.add_area(session, values["code"], values["name"], actor=actor)
-        except DomainError as exc:
+        except ValidationFailed as exc:
             undo()
-            errors, message = exc.field_errors or {"_": exc.message}, exc.message
+            errors, message, status = exc.field_errors or {"_": exc.message}, exc.message, exc.status
         else:
             flash(_("已添加：{code} {name}", code=area.code, name=area.name), "success")
             return redirect(url_for("admin.area_list") + f"#area-{area.code}")
@@ -248,7 +248,7 @@ def area_list():
         values=values,
         errors=errors,
         message=message,
-    ), (422 if message else 200)
+    ), (status if message else 200)
 
 
 @bp.route("/areas/<code>", methods=["GET", "POST"])
@@ -271,9 +271,9 @@ def area_page(code: str):
                 flash(_("已恢复该区划"), "success")
             else:
                 raise ValidationFailed("请求有误")
-        except DomainError as exc:
+        except ValidationFailed as exc:
             undo()
-            errors, message = exc.field_errors or {"_": exc.message}, exc.message
+            errors, message, status = exc.field_errors or {"_": exc.message}, exc.message, exc.status
             area = areas.get_area(session, actor, code)
         else:
             return redirect(url_for("admin.area_page", code=code))
@@ -286,7 +286,7 @@ def area_page(code: str):
         errors=errors,
         message=message,
         history=admin_log.history(session, subject="area", subject_id=code, limit=50),
-    ), (422 if message else 200)
+    ), (status if message else 200)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -345,9 +345,9 @@ def organisation_new():
         values = _organisation_data(request.form)
         try:
             made = organisations.create_organisation(session, actor, values)
-        except DomainError as exc:
+        except ValidationFailed as exc:
             undo()
-            errors, message = exc.field_errors or {"_": exc.message}, exc.message
+            errors, message, status = exc.field_errors or {"_": exc.message}, exc.message, exc.status
         else:
             flash(_("已登记：{name}", name=made.name), "success")
             return redirect(url_for("admin.organisation_page", organisation_id=made.id))
@@ -356,7 +356,7 @@ def organisation_new():
         **_organisation_form_context(
             session, actor, values=values, errors=errors, message=message, shown=None
         ),
-    ), (422 if message else 200)
+    ), (status if message else 200)
 
 
 @bp.route("/organisations/<int:organisation_id>", methods=["GET", "POST"])
@@ -376,9 +376,9 @@ def organisation_page(organisation_id: int):
             values.pop("beds")
         try:
             organisations.update_organisation(session, actor, organisation_id, values)
-        except DomainError as exc:
+        except ValidationFailed as exc:
             undo()
-            errors, message = exc.field_errors or {"_": exc.message}, exc.message
+            errors, message, status = exc.field_errors or {"_": exc.message}, exc.message, exc.status
             shown = organisations.view(session, actor, organisation_id)
         else:
             flash(_("已保存：{name}", name=shown.organisation.name), "success")
@@ -411,7 +411,7 @@ def organisation_page(organisation_id: int):
             shown=shown,
             history=admin_log.history(session, subject="organisation", subject_id=organisation_id, limit=50),
         ),
-    ), (422 if message else 200)
+    ), (status if message else 200)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -462,9 +462,9 @@ def calendar_year(year: int):
             if errors:
                 raise ValidationFailed(errors["file"], field_errors=errors)
             entered = calendars.enter_year(session, me(), year, text, notice=notice)
-        except DomainError as exc:
+        except ValidationFailed as exc:
             undo()
-            errors, message = exc.field_errors or {"_": exc.message}, exc.message
+            errors, message, status = exc.field_errors or {"_": exc.message}, exc.message, exc.status
         else:
             source, days = "county", entered.days
     else:
@@ -483,7 +483,7 @@ def calendar_year(year: int):
         can_edit=len(me().area_code) <= 6,
         history=admin_log.history(session, subject="calendar", subject_id=year, limit=20),
         weekday=lambda d: "一二三四五六日"[d.weekday()],
-    ), (422 if message else 200)
+    ), (status if message else 200)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from workflows import dossiers, elders, registration
-from workflows.errors import DomainError, ValidationFailed
+from workflows.errors import ValidationFailed
 
 from . import forms
 from .auth import me
@@ -37,10 +37,10 @@ def edit(elder_id: int):
                 confirming = True
             else:
                 registration.update_from_form(session, me(), elder.id, data)
-        except DomainError as exc:
+        except ValidationFailed as exc:
             undo()
             errors = exc.field_errors or {"_": exc.message}
-            message = exc.message
+            message, status = exc.message, exc.status
         else:
             if not confirming:
                 flash(_("已保存对 {name} 档案的修改", name=elder.name), "success")
@@ -55,4 +55,4 @@ def edit(elder_id: int):
         effects=effects,
         confirming=confirming,
         history=elders.list_change_views(session, me(), elder.id)[:30],
-    ), (422 if message else 200)
+    ), (status if message else 200)

@@ -8,7 +8,7 @@ from datetime import datetime
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from workflows import clock
-from workflows.errors import DomainError, ValidationFailed
+from workflows.errors import ValidationFailed
 from workflows.processes.admission import beds, waitlist
 
 from .auth import me
@@ -43,16 +43,16 @@ def beds_page(facility_id: int):
             vacancy = waitlist.register_vacancy(
                 session, me(), facility_id, values["bed_label"], vacated_on=vacated, note=values["note"][:500]
             )
-        except DomainError as exc:
+        except ValidationFailed as exc:
             undo()
-            errors, message = exc.field_errors or {"_": exc.message}, exc.message
+            errors, message, status = exc.field_errors or {"_": exc.message}, exc.message, exc.status
         else:
             flash(_("已登记空床 {bed}", bed=vacancy.bed_label), "success")
             return redirect(url_for("facility.beds_page", facility_id=facility_id) + f"#vacancy-{vacancy.id}")
     shown = beds.page(session, me(), facility_id)
     return render_template(
         "facility/beds.html", p=shown, now=clock.now(), values=values, errors=errors, message=message
-    ), (422 if message else 200)
+    ), (status if message else 200)
 
 
 @bp.post("/vacancies/<int:vacancy_id>/cancel")

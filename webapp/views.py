@@ -19,7 +19,7 @@ from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
-from workflows import clock
+from workflows import calendars, clock
 from workflows.config import REPO_ROOT
 from workflows.errors import DomainError
 from workflows.models import User
@@ -87,6 +87,12 @@ def init_app(app: Flask) -> None:
         if not current_user.is_authenticated:
             return login_manager.unauthorized()
         return None
+
+    @app.before_request
+    def _calendar_in_force():
+        # A year of holidays entered by another process (another web worker) is taken up within a minute.
+        if request.endpoint not in ("static", "vendor", "healthz", "favicon"):
+            calendars.refresh_now_and_then(db())
 
     @app.get("/healthz")
     def healthz():

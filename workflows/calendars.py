@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from time import monotonic
 
 from sqlalchemy import delete, event, select
 from sqlalchemy.exc import IntegrityError
@@ -203,6 +204,18 @@ def refresh(session: Session) -> int:
         workdays.use_entered_years(_as_years(_entered_rows(session)))
         _seen_revisions = revisions
     return 0
+
+
+_next_look = 0.0
+
+
+def refresh_now_and_then(session: Session, seconds: float = 60.0) -> None:
+    """`refresh`, at most once a minute (web processes ask on every request; entries are yearly)."""
+    global _next_look
+    moment = monotonic()
+    if moment >= _next_look:
+        _next_look = moment + seconds
+        refresh(session)
 
 
 _APPLY_AFTER_COMMIT = "eldercare.calendar_years"
