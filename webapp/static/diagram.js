@@ -24,11 +24,20 @@
           if (canvas.zoom() >= READABLE || !current.length) return;
           canvas.zoom(READABLE);
           var box = canvas.viewbox();
-          var first = current[0];
-          // The current step a little left of the middle, so what comes next is in view too.
+          // The open steps (their middle) a little left of the view's middle, so what comes next shows too;
+          // when they lie too far apart for one view, the first of them.
+          var shown = current.filter(function (e) { return e.x !== undefined && e.width !== undefined; });
+          if (!shown.length) return;
+          var left = Math.min.apply(null, shown.map(function (e) { return e.x; }));
+          var right = Math.max.apply(null, shown.map(function (e) { return e.x + e.width; }));
+          var top = Math.min.apply(null, shown.map(function (e) { return e.y; }));
+          var bottom = Math.max.apply(null, shown.map(function (e) { return e.y + e.height; }));
+          if (right - left > box.width * 0.9 || bottom - top > box.height * 0.9) {
+            left = shown[0].x; right = left + shown[0].width; top = shown[0].y; bottom = top + shown[0].height;
+          }
           canvas.viewbox({
-            x: first.x + first.width / 2 - box.width * 0.4,
-            y: first.y + first.height / 2 - box.height / 2,
+            x: (left + right) / 2 - box.width * 0.4,
+            y: (top + bottom) / 2 - box.height / 2,
             width: box.width,
             height: box.height,
           });

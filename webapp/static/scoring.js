@@ -34,8 +34,9 @@
     var list = el("dl", "score-figures");
     var rows = {};
     function row(key, label) {
-      list.appendChild(el("dt", null, label));
-      rows[key] = list.appendChild(el("dd", "score-" + key));
+      var pair = list.appendChild(el("div", "score-item score-item-" + key));
+      pair.appendChild(el("dt", null, label));
+      rows[key] = pair.appendChild(el("dd", "score-" + key));
     }
     row("total", T.total);
     row("answered", T.answered);

@@ -37,11 +37,11 @@ PEOPLE = (
 )
 
 
-def _backends():
+def backends():
     return ["sqlite", "postgresql"] if os.environ.get("ELDERCARE_TEST_PG_URL") else ["sqlite"]
 
 
-def _database(kind: str, folder):
+def database(kind: str, folder):
     if kind == "sqlite":
         return f"sqlite:///{folder / 'office.sqlite'}", None
     server = os.environ["ELDERCARE_TEST_PG_URL"].replace("postgresql://", "postgresql+psycopg://", 1)
@@ -52,9 +52,9 @@ def _database(kind: str, folder):
     return server.rsplit("/", 1)[0] + "/" + name, (admin, name)
 
 
-def populate(session) -> dict:
+def populate(session, password: str = PASSWORD) -> dict:
     """The demo registry and processes, and the office's extra people and organisations."""
-    demo.load_demo_registry(session, PASSWORD)
+    demo.load_demo_registry(session, password)
     versions.deploy(session, None, versions.read_bundle(bpmn_dir()))
     admin = session.scalar(select(User).where(User.username == "admin"))
     xiyang = organisations.create_organisation(
@@ -86,17 +86,17 @@ def populate(session) -> dict:
             display_name=name,
             role=role,
             area_code=area,
-            password=PASSWORD,
+            password=password,
             organisation_id=organisation,
         )
     return {"xiyang": xiyang.id, "home2": home2.id}
 
 
-@pytest.fixture(scope="session", params=_backends())
+@pytest.fixture(scope="session", params=backends())
 def office(request, tmp_path_factory):
     """{"app", "engine", "sessions", "browsers", "api", "kind", "ids"}: one office per database."""
     folder = tmp_path_factory.mktemp(f"office_{request.param}")
-    url, drop = _database(request.param, folder)
+    url, drop = database(request.param, folder)
     engine = make_engine(url)
     Base.metadata.create_all(engine)
     with session_factory(engine).begin() as session:
