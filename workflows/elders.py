@@ -683,18 +683,36 @@ def list_change_views(session: Session, actor: User, elder_id: int) -> list[dict
     names = (
         dict(session.execute(select(User.id, User.display_name).where(User.id.in_(ids))).all()) if ids else {}
     )
-    return [
-        {
-            "at": c.at,
-            "who": names.get(c.actor_id, "系统"),
-            "field": c.field,
-            "label": FIELD_LABELS.get(c.field, c.field),
-            "old": _shown(c.field, c.old_value),
-            "new": _shown(c.field, c.new_value),
-            "reason": c.reason,
-        }
-        for c in reversed(changes)
-    ]
+    views = []
+    registered = [c for c in changes if c.reason == "新登记"]
+    for c in reversed(changes):
+        if c.reason == "新登记":
+            continue  # the fields written on registration: one line below
+        views.append(
+            {
+                "at": c.at,
+                "who": names.get(c.actor_id, "系统"),
+                "field": c.field,
+                "label": FIELD_LABELS.get(c.field, c.field),
+                "old": _shown(c.field, c.old_value),
+                "new": _shown(c.field, c.new_value),
+                "reason": c.reason,
+            }
+        )
+    if registered:
+        first = registered[0]
+        views.append(
+            {
+                "at": first.at,
+                "who": names.get(first.actor_id, "系统"),
+                "field": "registered",
+                "label": "登记",
+                "old": "—",
+                "new": f"登记 {len(registered)} 项信息",
+                "reason": "新登记",
+            }
+        )
+    return views
 
 
 def _shown(field: str, value: str | None) -> str:
