@@ -18,9 +18,22 @@ from pathlib import Path
 import click
 from gunicorn.app.base import BaseApplication
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 
 from webapp import create_app
-from workflows import areas, cases, clock, config, matching, processes, roster, schema, users, versions
+from workflows import (
+    areas,
+    calendars,
+    cases,
+    clock,
+    config,
+    matching,
+    processes,
+    roster,
+    schema,
+    users,
+    versions,
+)
 from workflows import demo as demo_data
 from workflows import worker as background_worker
 from workflows.db import make_engine, session_factory
@@ -34,7 +47,11 @@ from .archive import archive as archive_command
 
 def _sessions():
     engine = make_engine()
-    return engine, session_factory(engine)
+    make = session_factory(engine)
+    # Deadlines counted here (a message moving a case, an import) use the years the county entered.
+    with contextlib.suppress(DBAPIError), make() as session:
+        calendars.refresh(session)
+    return engine, make
 
 
 @click.group()
@@ -261,14 +278,8 @@ def user_add(username: str, display_name: str, role: str, area_code: str) -> Non
     password = _ask_password()
 
     def add(session):
-        user = users.create_user(
-            session,
-            username=username,
-            display_name=display_name,
-            role=role,
-            area_code=area_code,
-            password=password,
-        )
+        data = {"username": username, "display_name": display_name, "role": role, "area_code": area_code}
+        user = users.add_user(session, None, data, password=password).user
         return f"已添加用户 {user.username}（{user.display_name}，{user.role.value}，{user.area_code}）"
 
     _change(add)
@@ -322,6 +333,58 @@ def user_enable(username: str) -> None:
     _change(lambda session: f"已启用 {users.set_active(session, username, True).username}")
 
 
+@main.group("calendar")
+def calendar_group() -> None:
+    """The working-day calendar: holidays and make-up workdays by year (the county's entries come first)."""
+
+
+@calendar_group.command("list")
+def calendar_list() -> None:
+    """The years around today and every entered year, with where their days come from."""
+    _, make = _sessions()
+    with make() as session:
+        for warning in calendars.warnings(session):
+            click.echo(f"警告：{warning}", err=True)
+        for year in calendars.overview(session):
+            days = f"放假 {year.holidays} 天，调休上班 {year.workdays} 天" if year.source != "missing" else ""
+            click.echo(f"{year.year}  {year.source_label:6}  {days}  {year.notice}".rstrip())
+
+
+@calendar_group.command("show")
+@click.argument("year", type=click.IntRange(calendars.FIRST_YEAR, calendars.LAST_YEAR))
+def calendar_show(year: int) -> None:
+    """A year's days off and make-up workdays, in the form `calendar set` reads."""
+    _, make = _sessions()
+    with make() as session:
+        source, days = calendars.year_days(session, year)
+    if source == "missing":
+        raise click.ClickException(f"{year} 年尚无放假和调休安排")
+    click.echo(f"# {year} 年（{'本县录入' if source == 'county' else '程序库内置'}）")
+    click.echo(calendars.format_days(days))
+
+
+@calendar_group.command("set")
+@click.argument("year", type=click.IntRange(calendars.FIRST_YEAR, calendars.LAST_YEAR))
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--notice", default="", help="依据的通知文号 / the State Council notice")
+def calendar_set(year: int, path: Path, notice: str) -> None:
+    """Enter or correct a year from a file (one line per period: 2027-02-06~2027-02-12 休 春节)."""
+    text = path.read_bytes().decode("utf-8-sig", errors="strict")
+
+    def enter(session):
+        entered = calendars.enter_year(session, None, year, text, notice=notice)
+        lines = [
+            f"已{'录入' if entered.created else '更正'} {year} 年：{len(entered.days)} 天；{len(entered.moved)} 项期限重新计算"
+        ]
+        lines += [
+            f"  案件 #{m.case_id} {m.what}：{clock.local_text(m.old, '%Y-%m-%d')} → {clock.local_text(m.new, '%Y-%m-%d')}"
+            for m in entered.moved
+        ]
+        return "\n".join(lines)
+
+    _change(enter)
+
+
 @main.group("import")
 def import_group() -> None:
     """Import data from files."""
@@ -350,12 +413,15 @@ def import_elders(path: Path, skip_bad: bool, report_path: Path | None, username
             raise click.ClickException(f"用户 {username} 不存在")
 
         def progress(done: int, total: int) -> None:
-            click.echo(f"\r已检查 {done}/{total} 行", nl=False, err=True)
+            # One line rewritten in place on a terminal; its own line each time elsewhere (a log file).
+            if sys.stderr.isatty():
+                click.echo(f"\r已检查 {done}/{total} 行", nl=done >= total, err=True)
+            elif done >= total:
+                click.echo(f"已检查 {done}/{total} 行", err=True)
 
         report = roster.import_roster(
             session, actor, path, skip_bad=skip_bad, report_path=report_path, progress=progress
         )
-    click.echo("", err=True)
     for problem in report.problems[:200]:
         click.echo(f"第{problem.row}行 [{problem.column}] {problem.reason}")
     if len(report.problems) > 200:

@@ -19,9 +19,9 @@ from workflows import (
     cases,
     clock,
     dossiers,
-    drafts,
     elders,
     inbox,
+    process_drafts,
     registry,
     starting,
     tasks,
@@ -308,6 +308,8 @@ def get_task(task_id: str):
     step = tasks.form_of(session, opened.task)
     case = cases.get_case(session, g.api_user, opened.task.case_id)
     data = cases.case_data(case)
+    if not (opened.can_work or opened.task.assignee_id == g.api_user.id):
+        data = dossiers.mask_personal_numbers(data)  # a reader of a task not theirs needs no full numbers
     return {
         "task": task_json(opened.task),
         "case": case_summary(case),
@@ -537,7 +539,7 @@ def deploy_processes():
         )
         refused.status_code = 422
         return refused
-    main = drafts.key_of_bundle(files)
+    main = process_drafts.key_of_bundle(files)
     first = next((d for d in deployed if d.key == main), deployed[0])
     return {
         "key": first.key,

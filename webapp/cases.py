@@ -32,6 +32,15 @@ def case_page(case_id: int):
     return render_template("cases/case.html", d=dossier, case=dossier.case, notices=issued)
 
 
+def _refused_on_case_page(case_id: int, exc: DomainError, **kept):
+    """A refused comment or upload comes back on the case page, beside its form, with what was typed."""
+    undo()
+    dossier = dossiers.case_dossier(db(), me(), case_id)
+    return render_template(
+        "cases/case.html", d=dossier, case=dossier.case, refused=exc.message, **kept
+    ), exc.status
+
+
 @bp.get("/cases/<int:case_id>/diagram.json")
 def diagram(case_id: int):
     found = dossiers.case_diagram(db(), me(), case_id)
@@ -40,7 +49,11 @@ def diagram(case_id: int):
 
 @bp.post("/cases/<int:case_id>/comments")
 def comment(case_id: int):
-    attachments.add_comment(db(), me(), case_id, request.form.get("comment", ""))
+    text = request.form.get("comment", "")
+    try:
+        attachments.add_comment(db(), me(), case_id, text)
+    except ValidationFailed as exc:
+        return _refused_on_case_page(case_id, exc, refused_comment=exc.message, comment_text=text)
     flash(_("意见已添加"), "success")
     return redirect(url_for("cases.case_page", case_id=case_id) + "#timeline")
 
@@ -48,20 +61,26 @@ def comment(case_id: int):
 @bp.post("/cases/<int:case_id>/documents")
 def upload(case_id: int):
     files = [f for f in request.files.getlist("file") if f and f.filename]
-    if not files:
-        raise ValidationFailed("请选择要上传的文件", field_errors={"file": "请选择要上传的文件"})
-    for f in files:
-        attachments.save_attachment(
-            db(),
-            me(),
-            case_id,
-            f.filename,
-            f.read(),
-            root=current_app.config.get("UPLOAD_DIR"),
-            max_bytes=current_app.config["UPLOAD_MAX_BYTES"],
-        )
+    back = request.form.get("back")
+    try:
+        if not files:
+            raise ValidationFailed("请选择要上传的文件", field_errors={"file": "请选择要上传的文件"})
+        for f in files:
+            attachments.save_attachment(
+                db(),
+                me(),
+                case_id,
+                f.filename,
+                f.read(),
+                root=current_app.config.get("UPLOAD_DIR"),
+                max_bytes=current_app.config["UPLOAD_MAX_BYTES"],
+            )
+    except ValidationFailed as exc:
+        if back:  # from a task page: the error goes back there as before
+            raise
+        return _refused_on_case_page(case_id, exc, refused_upload=exc.message)
     flash(_("已上传 {n} 个文件", n=len(files)), "success")
-    target = request.form.get("back") or url_for("cases.case_page", case_id=case_id) + "#documents"
+    target = back or url_for("cases.case_page", case_id=case_id) + "#documents"
     return redirect(target if target.startswith("/") and not target.startswith("//") else "/")
 
 

@@ -85,4 +85,10 @@ def _all_fields(fields):
 @bp.get("/elders/<int:elder_id>")
 def elder_page(elder_id: int):
     dossier = dossiers.elder_dossier(db(), me(), elder_id)
-    return render_template("elders/elder.html", d=dossier, s=dossier.summary)
+    return render_template(
+        "elders/elder.html",
+        d=dossier,
+        s=dossier.summary,
+        can_edit=me().role in elders.WRITE_ROLES,
+        history=elders.list_change_views(db(), me(), elder_id)[:20],
+    )

@@ -15,6 +15,7 @@ from typing import Any
 
 from markupsafe import Markup
 
+from workflows import forms as workflow_forms
 from workflows import instructions
 
 PREFIX = "f."
@@ -150,6 +151,12 @@ def _field(schema, ui, path, required, values, errors) -> Field:
             if key in schema:
                 f.attrs[attr] = schema[key]
         f.attrs["step"] = schema.get("multipleOf", 1 if kind == "integer" else "any")
+    elif kind == "date":
+        # The browser's date picker keeps to the bounds the server checks (x-earliest / x-latest).
+        for key, attr in (("x-earliest", "min"), ("x-latest", "max")):
+            bound = workflow_forms.date_bound(schema.get(key))
+            if bound is not None:
+                f.attrs[attr] = bound.isoformat()
     elif kind in ("text", "textarea"):
         if "maxLength" in schema:
             f.attrs["maxlength"] = schema["maxLength"]

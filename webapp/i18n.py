@@ -101,6 +101,7 @@ LABELS: dict[str, dict[str, str]] = {
         "migrated": "迁移版本",
         "commented": "意见/材料",
         "exported": "导出",
+        "deadline_changed": "期限调整",
     },
     "relation": {"parent": "上级案件", "child": "下级案件", "same_elder": "同一老人"},
     "notice": {

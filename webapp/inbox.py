@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
-from workflows import attachments, cases, dossiers, inbox, tasks
+from workflows import attachments, cases, dossiers, drafts, inbox, tasks
 from workflows import forms as workflow_forms
 from workflows.errors import Conflict, ValidationFailed
 
-from . import forms
+from . import forms, start
 from .auth import me
 from .database import db, undo
 from .i18n import _
@@ -23,6 +23,8 @@ def index():
 
 @bp.get("/inbox")
 def inbox_page():
+    if not request.args:  # the first page after signing in: one's own tasks and the role's waiting ones
+        return render_template("inbox/start.html", **start.start_page(db(), me()))
     flt = inbox.InboxFilter.parse(request.args)
     page = inbox.list_inbox(db(), me(), flt)
     return render_template("inbox/inbox.html", page=page, flt=flt, Scope=inbox.Scope, Sort=inbox.Sort)
@@ -36,9 +38,15 @@ def _task_context(task_id: str, *, values=None, errors=None, comment: str = "", 
     step = dossiers.step_form(session, me(), task)
     case = cases.get_case(session, me(), task.case_id)
     data = cases.case_data(case)
+    if not (opened.can_work or task.assignee_id == me().id):
+        # Someone reading a task they do not do (an auditor, a supervisor) needs no full numbers.
+        data = dossiers.mask_personal_numbers(data)
     schema = step.get("form")
     ui = step.get("ui_form")
-    if values is None:
+    draft = drafts.load(session, me(), task.id) if values is None and opened.can_work else None
+    if draft is not None:
+        values, comment = draft.fields, draft.comment
+    elif values is None:
         values = forms.flatten(schema, data)
     errors = dict(errors or {})
     fields = forms.build_fields(schema, ui, values, errors)
@@ -66,6 +74,7 @@ def _task_context(task_id: str, *, values=None, errors=None, comment: str = "", 
         "instructions": forms.render_instructions(step.get("instructions"), data),
         "documents": attachments.list_attachments(session, me(), case.id),
         "assignees": inbox.assignable_users(session, me(), task) if opened.can_assign else [],
+        "draft": draft,
     }
 
 
@@ -128,6 +137,7 @@ def complete(task_id: str):
             message=exc.message,
         )
         return render_template("inbox/task.html", **context), 422
+    drafts.discard(session, me(), task_id)
     flash(_("已提交：{name}", name=opened.task.name), "success")
     # When the next step is this person's too (a provider accepting, then recording), go straight to it.
     for new in outcome.new_tasks:

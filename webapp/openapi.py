@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 
+from workflows.models import Role
+
+ROLES = [role.value for role in Role]
 _PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
 _STATUS_TEXT = {
     400: "请求格式有误 / malformed request",

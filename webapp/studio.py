@@ -7,7 +7,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from workflows import case_moves, drafts, registry, starting, version_diff, versions
+from workflows import case_moves, process_drafts, registry, starting, version_diff, versions
 from workflows.elders import ROLE_LABELS
 from workflows.engine import DeployError
 from workflows.errors import DomainError, ValidationFailed
@@ -148,7 +148,7 @@ def diff_page(key: str):
 @bp.get("/processes/<key>/edit")
 def edit_page(key: str):
     session = db()
-    draft = drafts.open_draft(session, me(), key, name=request.args.get("name"))
+    draft = process_drafts.open_draft(session, me(), key, name=request.args.get("name"))
     return render_template(
         "studio/edit.html",
         key=key,
@@ -164,7 +164,7 @@ def new_process():
     try:
         if any(v.process_key == key for v in versions.list_latest(db())):
             raise ValidationFailed(_("流程 {key} 已存在：请在其页面上编辑", key=key))
-        drafts.open_draft(db(), me(), key, name=name)
+        process_drafts.open_draft(db(), me(), key, name=name)
     except DomainError as exc:
         undo()
         flash(exc.message, "error")
@@ -177,9 +177,9 @@ def import_bundle():
     """Files or a zip from another tool, as a draft of the process they hold (checked there, then deployed)."""
     try:
         files = uploaded_bundle()
-        key = drafts.key_of_bundle(files)
-        draft = drafts.open_draft(db(), me(), key)
-        drafts.import_files(db(), me(), draft.id, files, draft.revision, replace=True)
+        key = process_drafts.key_of_bundle(files)
+        draft = process_drafts.open_draft(db(), me(), key)
+        process_drafts.import_files(db(), me(), draft.id, files, draft.revision, replace=True)
     except DomainError as exc:
         undo()
         flash(exc.message, "error")
@@ -193,13 +193,13 @@ def _draft_json(draft) -> dict:
         "id": draft.id,
         "key": draft.process_key,
         "revision": draft.revision,
-        "files": drafts.files_of(draft),
+        "files": process_drafts.files_of(draft),
     }
 
 
 @bp.get("/studio/drafts/<int:draft_id>")
 def draft_json(draft_id: int):
-    return _draft_json(drafts.get_draft(db(), me(), draft_id))
+    return _draft_json(process_drafts.get_draft(db(), me(), draft_id))
 
 
 @bp.put("/studio/drafts/<int:draft_id>")
@@ -208,20 +208,20 @@ def save_draft(draft_id: int):
     changes = payload.get("files")
     if not isinstance(changes, dict) or not all(v is None or isinstance(v, str) for v in changes.values()):
         raise ValidationFailed(_("files 应为 {文件名: 文本或 null}"))
-    draft = drafts.save_files(db(), me(), draft_id, changes, int(payload.get("revision") or 0))
+    draft = process_drafts.save_files(db(), me(), draft_id, changes, int(payload.get("revision") or 0))
     return {"revision": draft.revision}
 
 
 @bp.post("/studio/drafts/<int:draft_id>/check")
 def check_draft(draft_id: int):
-    problems = drafts.check(db(), me(), draft_id)
+    problems = process_drafts.check(db(), me(), draft_id)
     return {"problems": problems_json(problems), "errors": sum(p.severity == "error" for p in problems)}
 
 
 @bp.post("/studio/drafts/<int:draft_id>/import")
 def import_into_draft(draft_id: int):
     files = uploaded_bundle()
-    draft = drafts.import_files(db(), me(), draft_id, files, int(request.form.get("revision") or 0))
+    draft = process_drafts.import_files(db(), me(), draft_id, files, int(request.form.get("revision") or 0))
     return _draft_json(draft)
 
 
@@ -252,7 +252,7 @@ def uploaded_bundle() -> dict[str, bytes]:
 def deploy_draft(draft_id: int):
     payload = request.get_json(silent=True) or {}
     try:
-        deployed = drafts.deploy(db(), me(), draft_id, comment=str(payload.get("comment") or ""))
+        deployed = process_drafts.deploy(db(), me(), draft_id, comment=str(payload.get("comment") or ""))
     except DeployError as exc:
         undo()
         return jsonify(message=_("流程有错误，未部署：请先修正"), problems=problems_json(exc.problems)), 422
@@ -266,9 +266,9 @@ def deploy_draft(draft_id: int):
 
 @bp.post("/studio/drafts/<int:draft_id>/discard")
 def discard_draft(draft_id: int):
-    draft = drafts.get_draft(db(), me(), draft_id)
+    draft = process_drafts.get_draft(db(), me(), draft_id)
     key = draft.process_key
-    drafts.discard(db(), me(), draft_id)
+    process_drafts.discard(db(), me(), draft_id)
     flash(_("已放弃草稿"), "info")
     return redirect(
         url_for("studio.process_page", key=key)

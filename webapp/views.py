@@ -19,25 +19,33 @@ from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
-from workflows import clock
+from workflows import calendars, clock
 from workflows.config import REPO_ROOT
 from workflows.errors import DomainError, PermissionDenied
 from workflows.models import User
 
 from . import (
+    account,
+    admin,
     api,
+    api_admin,  # noqa: F401 - declares the administration operations of /api on import
     api_lists,  # noqa: F401  (declares its routes on api.bp, so before the registration)
     archive,
+    assessment,
     auditing,
     auth,
     caselist,
     cases,
     database,
+    elder_edit,
     elders,
+    facility,
     forms,
     i18n,
     inbox,
     office,
+    provider,
+    sessions,
     studio,
     supervision,
 )
@@ -47,7 +55,15 @@ from .i18n import _
 csrf = CSRFProtect()
 login_manager = LoginManager()
 # Endpoints anyone may reach; every other page needs a signed-in person (the API checks its own tokens).
-PUBLIC_ENDPOINTS = {"auth.login", "auth.language", "static", "vendor", "healthz", "favicon"}
+PUBLIC_ENDPOINTS = {
+    "auth.login",
+    "auth.language",
+    "account.reset_password",
+    "static",
+    "vendor",
+    "healthz",
+    "favicon",
+}
 # Files of npm packages the pages use, served from node_modules (never committed) by an allow-list.
 VENDOR = {
     "bpmn-js": REPO_ROOT / "node_modules" / "bpmn-js" / "dist",
@@ -89,6 +105,12 @@ def init_app(app: Flask) -> None:
             return login_manager.unauthorized()
         return None
 
+    @app.before_request
+    def _calendar_in_force():
+        # A year of holidays entered by another process (another web worker) is taken up within a minute.
+        if request.endpoint not in ("static", "vendor", "healthz", "favicon"):
+            calendars.refresh_now_and_then(db())
+
     @app.get("/healthz")
     def healthz():
         return {"status": "ok"}
@@ -119,8 +141,28 @@ def init_app(app: Flask) -> None:
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
 
-    for module in (auth, inbox, cases, caselist, elders, supervision, auditing, archive, studio, api):
+    sessions.init_app(app)
+    for module in (
+        auth,
+        account,
+        sessions,
+        inbox,
+        cases,
+        caselist,
+        elders,
+        elder_edit,
+        supervision,
+        auditing,
+        archive,
+        studio,
+        admin,
+        facility,
+        provider,
+        assessment,
+        api,
+    ):
         app.register_blueprint(module.bp)
+    app.register_blueprint(admin.shortcuts)
     csrf.exempt(api.bp)  # bearer tokens, never cookies: nothing for a forged form to ride on
 
     @app.errorhandler(DomainError)

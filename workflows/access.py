@@ -62,6 +62,7 @@ def can_read_case(actor: User, case_area: str | None) -> bool:
 # Staff of organisations outside the civil-affairs office (contracted providers, nursing homes). The elder
 # register is closed to them; likewise they read only the cases they work on, not every case of their area.
 _OUTSIDE_STAFF = {Role.PROVIDER, Role.FACILITY_ADMIN}
+OUTSIDE_ROLES = frozenset(role.value for role in _OUTSIDE_STAFF)
 
 
 def reads_only_own_cases(actor: User) -> bool:

@@ -203,12 +203,17 @@ def require_read(session: Session, actor: User, case: Case) -> None:
 
 
 def may_read(session: Session, actor: User, case: Case) -> bool:
-    """Whether the actor may read the case: by area, and for outside staff only where a task of it is (or
-    was) theirs: assigned to them, done by them, or open to their role."""
+    """Whether the actor may read the case: by area, and for outside staff only their organisation's cases
+    (those it was given); staff not linked to an organisation, and cases given to none, only where a task
+    of it is (or was) theirs: assigned to them, done by them, or open to their role."""
     if not access.can_read_case(actor, case.area_code):
         return False
     if not access.reads_only_own_cases(actor):
         return True
+    if actor.organisation_id is not None and case.organisation_id is not None:
+        return case.organisation_id == actor.organisation_id
+    if case.organisation_id is not None:
+        return False
     t = HumanTask
     theirs = or_(
         t.assignee_id == actor.id,
@@ -216,6 +221,37 @@ def may_read(session: Session, actor: User, case: Case) -> bool:
         and_(t.status == TaskStatus.READY, t.assignee_id.is_(None), t.role == actor.role.value),
     )
     return bool(session.scalar(select(exists().where(t.case_id == case.id, theirs))))
+
+
+def works_for_organisation(session: Session, actor: User, case_id: int) -> bool:
+    """Whether outside staff may work the tasks of a case: it was given to their organisation (or to no
+    organisation yet). The office's own staff are not limited by organisation."""
+    if not access.reads_only_own_cases(actor):
+        return True
+    given_to = session.scalar(select(Case.organisation_id).where(Case.id == case_id))
+    return given_to is None or given_to == actor.organisation_id
+
+
+def require_organisation(session: Session, actor: User, case_id: int) -> None:
+    if not works_for_organisation(session, actor, case_id):
+        raise PermissionDenied("该任务属于其他机构的订单")
+
+
+def organisation_of(session: Session, case_id: int) -> int | None:
+    return session.scalar(select(Case.organisation_id).where(Case.id == case_id))
+
+
+def entrust(session: Session, case, organisation_id: int | None) -> None:
+    """Give a case to an outside organisation (a dispatched provider, the nursing home applied to): its
+    staff read and work it. Not the engine's state, so the lock token stays as it is (a message handler
+    calls this in the middle of a step)."""
+    session.execute(
+        update(Case)
+        .where(Case.id == case.id)
+        .values(organisation_id=organisation_id)
+        .execution_options(synchronize_session=False)
+    )
+    _keep_in_step(session, Case, case, {"organisation_id": organisation_id})
 
 
 def case_data(case: Case) -> dict:

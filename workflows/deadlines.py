@@ -16,18 +16,19 @@ def local_date(moment: datetime):
 
 def due_at(now: datetime, workdays_n=None, days_n=None) -> datetime | None:
     """The end of the day `workdays_n` working days (or `days_n` calendar days) after `now`."""
-    return _due_at(local_date(now), workdays_n, days_n)
+    return _due_at(local_date(now), workdays_n, days_n, workdays.generation())
 
 
-@lru_cache(maxsize=4096)  # every new task asks; the answer depends only on the day
-def _due_at(start: date, workdays_n, days_n) -> datetime | None:
+@lru_cache(maxsize=4096)  # every new task asks; the answer depends only on the day and the calendar
+def _due_at(start: date, workdays_n, days_n, _calendar: int) -> datetime | None:
     if workdays_n not in (None, ""):
         n = int(workdays_n)
         try:
             day = workdays.add_workdays(start, n)
         except workdays.CalendarRangeError as exc:
             # A task must still get a deadline past the calendar's last known year: count weekdays
-            # only, and say so in the log so that the calendar package gets upgraded.
+            # only, and say so in the log. When the county enters that year, the due dates computed
+            # so are recomputed (`calendars.enter_year`).
             log.warning("%s; falling back to weekdays", exc)
             day = start
             while n:

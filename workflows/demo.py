@@ -14,7 +14,9 @@ from .clock import today
 from .elders import record_assessment, register_elder
 from .models.elders import Assessment, Elder, LivingArrangement
 from .models.registry import Area, AreaLevel, Role, User
+from .organisations import create_organisation
 from .rules.assessment import ITEMS, AssessmentReason, score_assessment
+from .rules.care import SIX_HELPS
 from .rules.idnumber import compute_check_char
 from .users import create_user
 
@@ -116,6 +118,7 @@ def load_demo_registry(session: Session, password: str) -> dict:
             )
         admin = session.scalar(select(User).where(User.username == "admin"))
         assessor = session.scalar(select(User).where(User.username == "assessor"))
+        _create_organisations(session, admin)
         _create_elders(session, admin, assessor)
         session.flush()
     return {
@@ -142,6 +145,45 @@ def load_demo_registry(session: Session, password: str) -> dict:
 
 def _count(session: Session, model, condition) -> int:
     return session.scalar(select(func.count()).select_from(model).where(condition)) or 0
+
+
+# The demo's contracted provider and public nursing home, with the demo accounts that work for them.
+PROVIDER_ORGANISATION = {
+    "kind": "provider",
+    "name": "温县康乐居家养老服务中心",
+    "area_code": COUNTY[0],
+    "address": "温县子夏大街66号",
+    "phone": "0391-6166123",
+    "contact": "马红梅",
+    "services": list(SIX_HELPS),
+    "service_areas": [COUNTY[0]],
+}
+FACILITY_ORGANISATION = {
+    "kind": "facility",
+    "name": "温县社会福利中心",
+    "area_code": COUNTY[0],
+    "address": "温县黄河路18号",
+    "phone": "0391-6188001",
+    "contact": "陈国庆",
+    "beds": {"self_care": 40, "nursing": 60, "dementia": 20},
+}
+STAFF = {"provider": PROVIDER_ORGANISATION["name"], "facility_admin": FACILITY_ORGANISATION["name"]}
+
+
+def _create_organisations(session: Session, admin: User) -> None:
+    day = today()
+    # A purchase contract running from last January to the end of next year, whenever the demo is loaded.
+    contract = {"contract_start": date(day.year - 1, 1, 1), "contract_end": date(day.year + 1, 12, 31)}
+    made = {
+        data["name"]: create_organisation(
+            session, admin, {**data, **contract} if data["kind"] == "provider" else data
+        )
+        for data in (PROVIDER_ORGANISATION, FACILITY_ORGANISATION)
+    }
+    for username, name in STAFF.items():
+        user = session.scalar(select(User).where(User.username == username))
+        user.organisation_id = made[name].id
+    session.flush()
 
 
 def create_areas(session: Session) -> None:

@@ -385,7 +385,9 @@ def step_form(session: Session, actor: User, task: HumanTask) -> dict:
         return step
     form = copy.deepcopy(step["form"])
     for key, choices in fill.items():
-        prop = (form.get("properties") or {}).get(key)
+        prop = form
+        for part in key.split("."):  # a field inside a group of the form: "self_care.eating"
+            prop = (prop.get("properties") or {}).get(part) if isinstance(prop, dict) else None
         if prop is None:
             continue
         options = choices.options(session, case)
@@ -393,6 +395,8 @@ def step_form(session: Session, actor: User, task: HumanTask) -> dict:
             prop["oneOf"] = [{"const": value, "title": label} for value, label in options]
             if choices.title:
                 prop["title"] = choices.title
+            if choices.widget:
+                prop["x-widget"] = choices.widget
         else:
             prop["description"] = "当前没有可选的项目，请联系县民政局。"
     return {**step, "form": form}

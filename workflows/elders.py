@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
 from enum import Enum
 from typing import Any
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from . import access, cases, clock, registry
 from .errors import NotFound, PermissionDenied, RegistryError, ValidationFailed
+from .models import Case, CaseStatus, CaseWait
 from .models.base import is_row_id
 from .models.elders import (
     SUPPORT_FLAGS,
@@ -36,7 +38,8 @@ from .rules.assessment import (
     valid_until,
 )
 from .rules.idnumber import IdNumberError, mask_id_number, parse_id_number
-from .rules.phone import PhoneError, validate_phone
+from .rules.phone import PhoneError, mask_phone, validate_phone
+from .users import ROLE_LABELS
 
 # 老年人权益保障法 art. 2: an older person (老年人) is a citizen aged 60 or over.
 MIN_AGE = 60
@@ -49,17 +52,6 @@ READ_ROLES = frozenset(
 WRITE_ROLES = frozenset({Role.VILLAGE_ASSISTANT, Role.CASEWORKER, Role.ADMIN})
 ASSESS_ROLES = frozenset({Role.ASSESSOR, Role.CASEWORKER, Role.ADMIN})
 
-ROLE_LABELS = {
-    Role.VILLAGE_ASSISTANT: "养老协理员",
-    Role.CASEWORKER: "乡镇经办人",
-    Role.ASSESSOR: "评估员",
-    Role.APPROVER: "县民政局审批人",
-    Role.PROVIDER: "服务机构",
-    Role.FACILITY_ADMIN: "养老机构管理员",
-    Role.AUDITOR: "监督审计",
-    Role.PROCESS_OWNER: "流程管理员",
-    Role.ADMIN: "系统管理员",
-}
 
 # Chinese field names, used in messages and as the canonical roster headers.
 FIELD_LABELS = {
@@ -653,6 +645,105 @@ def _tell_running_cases(session: Session, actor: User, elder: Elder) -> None:
     }
     for name in registry.current().leaving_messages(elder.status.value):
         cases.deliver_message(session, name, payload, elder_id=elder.id)
+
+
+@dataclass
+class LeavingEffect:
+    """A running case an elder's leaving the register reaches (what the register will tell it)."""
+
+    case_id: int
+    title: str
+    process_key: str
+    current_step: str
+    message: str
+
+
+def leaving_effects(session: Session, actor: User, elder_id: int, status: str) -> list[LeavingEffect]:
+    """The running cases that saving the elder as deceased or moved away would reach, before it is saved:
+    each waits for a message its process declares for that (see `Process.leaving`)."""
+    elder = _load(session, actor, elder_id, WRITE_ROLES, "修改老人档案")
+    if status == ElderStatus.ACTIVE.value or status == elder.status.value:
+        return []
+    names = registry.current().leaving_messages(status)
+    if not names:
+        return []
+    rows = session.execute(
+        select(Case.id, Case.title, Case.process_key, Case.current_step, CaseWait.event_name)
+        .join(CaseWait, CaseWait.case_id == Case.id)
+        .where(Case.elder_id == elder.id, Case.status == CaseStatus.RUNNING, CaseWait.event_name.in_(names))
+        .order_by(Case.id)
+    ).all()
+    return [LeavingEffect(*row) for row in rows]
+
+
+def list_change_views(session: Session, actor: User, elder_id: int) -> list[dict]:
+    """An elder's change history as pages show it: who, when, which field, old → new (numbers masked)."""
+    changes = list_changes(session, actor, elder_id)
+    ids = {c.actor_id for c in changes if c.actor_id is not None}
+    names = (
+        dict(session.execute(select(User.id, User.display_name).where(User.id.in_(ids))).all()) if ids else {}
+    )
+    views = []
+    registered = [c for c in changes if c.reason == "新登记"]
+    for c in reversed(changes):
+        if c.reason == "新登记":
+            continue  # the fields written on registration: one line below
+        views.append(
+            {
+                "at": c.at,
+                "who": names.get(c.actor_id, "系统"),
+                "field": c.field,
+                "label": FIELD_LABELS.get(c.field, c.field),
+                "old": _shown(c.field, c.old_value),
+                "new": _shown(c.field, c.new_value),
+                "reason": c.reason,
+            }
+        )
+    if registered:
+        first = registered[0]
+        views.append(
+            {
+                "at": first.at,
+                "who": names.get(first.actor_id, "系统"),
+                "field": "registered",
+                "label": "登记",
+                "old": "—",
+                "new": f"登记 {len(registered)} 项信息",
+                "reason": "新登记",
+            }
+        )
+    return views
+
+
+def _shown(field: str, value: str | None) -> str:
+    """A history value for reading: numbers masked, codes in words."""
+    if value is None or value == "":
+        return "—"
+    if field == "id_number":
+        return mask_id_number(value)
+    if field in ("phone", "guardian_phone"):
+        return mask_phone(value)
+    if field == "contacts":
+        try:
+            people = json.loads(value)
+        except ValueError:
+            return "—"
+        return (
+            "；".join(
+                f"{p.get('name', '')}（{p.get('relation', '')}）{mask_phone(p.get('phone') or '')}"
+                for p in people
+            )
+            or "—"
+        )
+    if value in ("true", "false"):
+        return "是" if value == "true" else "否"
+    labels = {
+        "hukou_type": {k.value: v for k, v in HUKOU_LABELS.items()},
+        "living_arrangement": {k.value: v for k, v in LIVING_LABELS.items()},
+        "status": {k.value: v for k, v in STATUS_LABELS.items()},
+        "disability_level": {k.value: k.label for k in DisabilityLevel},
+    }
+    return labels.get(field, {}).get(value, value)
 
 
 def applicant(session: Session, actor: User, elder_id: int) -> Elder:

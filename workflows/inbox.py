@@ -199,14 +199,24 @@ def _scope_condition(actor: User, scope: Scope):
     if scope == Scope.GROUP:
         if actor.role == Role.AUDITOR:  # auditors read; they never work tasks
             return literal(False)
-        return and_(ready, _area_condition(actor), own_role, _T.c.assignee_id.is_(None))
+        return and_(ready, _area_condition(actor), own_role, _T.c.assignee_id.is_(None), _organisation(actor))
     if access.reads_all(actor):
         return and_(ready, _area_condition(actor))
     if access.reads_only_own_cases(actor):
         # Outside staff: their own tasks and their role's unassigned ones, not another organisation's.
-        open_to_them = and_(_area_condition(actor), own_role, _T.c.assignee_id.is_(None))
+        open_to_them = and_(
+            _area_condition(actor), own_role, _T.c.assignee_id.is_(None), _organisation(actor)
+        )
         return and_(ready, or_(open_to_them, _T.c.assignee_id == actor.id))
     return and_(ready, or_(and_(_area_condition(actor), own_role), _T.c.assignee_id == actor.id))
+
+
+def _organisation(actor: User):
+    """Outside staff of an organisation see the tasks of the cases given to it (or to none yet)."""
+    if not access.reads_only_own_cases(actor) or actor.organisation_id is None:
+        return literal(True)
+    given_to = select(Case.organisation_id).where(Case.id == _T.c.case_id).scalar_subquery()
+    return or_(given_to.is_(None), given_to == actor.organisation_id)
 
 
 def _search_condition(q: str):
@@ -426,6 +436,9 @@ def assignable_users(session: Session, actor: User, task: HumanTask) -> list[Use
     query = select(User).where(User.is_active.is_(True))
     if task.role:
         query = query.where(User.role == Role(task.role))
+    given_to = cases.organisation_of(session, task.case_id)
+    if given_to is not None and task.role in access.OUTSIDE_ROLES:
+        query = query.where(User.organisation_id == given_to)  # never another organisation's staff
     candidates = session.scalars(query.order_by(User.display_name)).all()
     return [u for u in candidates if access.covers(u, task.area_code)]
 

@@ -71,3 +71,121 @@ def find_elder(session: Session, actor: User, elder_id: int) -> Elder:
     if elder is None:
         raise NotFound("老人档案不存在")
     return elders.get_elder(session, actor, elder_id)
+
+
+# --------------------------------------------------------------------------------------------------
+# Correcting a record
+
+
+STATUS_CHOICES = [
+    {"const": "active", "title": "在册"},
+    {"const": "deceased", "title": "已故"},
+    {"const": "moved_away", "title": "迁出本县"},
+]
+
+
+def edit_form(session: Session, actor: User) -> tuple[dict, dict]:
+    """The registration form for correcting a record: the villages of the whole county (moving house is a
+    hand-over to the new township), the record's status, and why it is changed."""
+    elders.require_role(actor, elders.WRITE_ROLES, "修改老人档案")
+    schema, ui = registration_form(session, actor)
+    villages = session.scalars(
+        select(Area)
+        .where(
+            Area.level == AreaLevel.VILLAGE,
+            elders.in_area(Area.code, actor.area_code[:6]),
+            Area.retired_at.is_(None),
+        )
+        .order_by(Area.code)
+    )
+    townships = {
+        a.code: a.name for a in session.scalars(select(Area).where(Area.level == AreaLevel.TOWNSHIP))
+    }
+    schema["title"] = "修改老人档案"
+    props = schema["properties"]
+    props["residence_area_code"]["oneOf"] = [
+        {"const": v.code, "title": f"{townships.get(v.parent_code, '')}{v.name}"} for v in villages
+    ]
+    props["status"] = {"type": "string", "title": "档案状态", "oneOf": STATUS_CHOICES}
+    props["deceased_on"] = {
+        "type": "string",
+        "format": "date",
+        "title": "死亡日期（已故时填写）",
+        "x-latest": "today",
+    }
+    props["change_reason"] = {
+        "type": "string",
+        "title": "修改原因",
+        "maxLength": 200,
+        "description": "如：入户核实地址有误；低保新批（附民政证明）",
+    }
+    schema["required"] = [*schema.get("required", []), "status", "change_reason"]
+    return schema, ui
+
+
+def edit_values(elder: Elder) -> dict:
+    """A record as the edit form's data (the support flags in their group)."""
+    data = {
+        key: getattr(elder, key)
+        for key in (
+            "id_number",
+            "name",
+            "phone",
+            "hukou_type",
+            "residence_area_code",
+            "address",
+            "living_arrangement",
+            "severe_handicap_grade",
+            "guardian_name",
+            "guardian_phone",
+            "status",
+            "deceased_on",
+        )
+    }
+    data = {
+        k: (v.value if hasattr(v, "value") else v.isoformat() if hasattr(v, "isoformat") else v)
+        for k, v in data.items()
+    }
+    data[SUPPORT_GROUP] = {flag: bool(getattr(elder, flag)) for flag in SUPPORT_FLAGS}
+    data["contacts"] = elder.contact_list()
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def changes_from_form(data: dict) -> tuple[dict, str]:
+    """The edit form's data as a full set of changes (a field left empty clears it) and the reason."""
+    support = data.get(SUPPORT_GROUP) or {}
+    changes = {
+        key: data.get(key)
+        for key in (
+            "id_number",
+            "name",
+            "phone",
+            "hukou_type",
+            "residence_area_code",
+            "address",
+            "living_arrangement",
+            "severe_handicap_grade",
+            "guardian_name",
+            "guardian_phone",
+            "status",
+            "deceased_on",
+        )
+    }
+    changes.update({flag: bool(support.get(flag)) for flag in SUPPORT_FLAGS})
+    changes["contacts"] = data.get("contacts") or []
+    return changes, (data.get("change_reason") or "").strip()
+
+
+def update_from_form(session: Session, actor: User, elder_id: int, data: dict) -> Elder:
+    """Correct a record from the edit form; field errors come back under the form's paths."""
+    changes, reason = changes_from_form(data)
+    if not reason:
+        raise ValidationFailed("请填写修改原因", field_errors={"change_reason": "请填写修改原因"})
+    try:
+        return elders.update_elder(session, actor, elder_id, changes, reason)
+    except ValidationFailed as exc:
+        exc.field_errors = {
+            (f"{SUPPORT_GROUP}.{key}" if key in SUPPORT_FLAGS else key): message
+            for key, message in exc.field_errors.items()
+        }
+        raise

@@ -49,10 +49,12 @@ class Starter:
 
 @dataclass(frozen=True)
 class Choices:
-    """The valid values of one form field for one case, as (value, label), and the field's title as a list."""
+    """The valid values of one form field for one case, as (value, label), and the field's title as a list.
+    `widget` "radio" shows them all at once (long labels read better so than in a drop-down)."""
 
     options: Callable[[Session, Case], list[tuple[object, str]]]
     title: str | None = None
+    widget: str | None = None
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,8 @@ class Process:
     waits_for: tuple[str, ...] = ()  # messages its code delivers to its cases
     helpers: Mapping[str, Callable] = field(default_factory=dict)  # offered to its scripts
     provides: tuple[str, ...] = ()  # data its code gives a case when starting it (its diagram may read them)
-    choices: Mapping[str, Mapping[str, Choices]] = field(default_factory=dict)  # task id -> field ->
+    # task id -> field (a dotted path into nested groups, e.g. "self_care.eating") -> its choices
+    choices: Mapping[str, Mapping[str, Choices]] = field(default_factory=dict)
     jobs: tuple[Job, ...] = ()
     demo: Callable[..., dict[str, int]] | None = None  # (session, users, elders) -> counts
     leaving: Mapping[str, str] = field(default_factory=dict)  # elder status -> message its cases wait for
@@ -89,6 +92,9 @@ class Process:
     listed_as: str = "cases"  # the elder page lists its cases under "cases" or "visits"
     # Notices of its own (kind -> builder of what they say: (session, case, payload, step) -> facts).
     notices: Mapping[str, Callable] = field(default_factory=dict)
+    # Deadlines of its own counted in working days (beyond its tasks' due dates), counted again when the
+    # working-day calendar changes: (session, calendars.CalendarChange) -> what moved (calendars.Moved).
+    calendar_change: Callable[[Session, Any], list] | None = None
 
 
 @dataclass(frozen=True)

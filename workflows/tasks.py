@@ -89,6 +89,7 @@ def complete(
         raise PermissionDenied("无权访问其他辖区的任务")
     _refuse_if_done(session, task)
     access.require_task(actor, task)
+    cases.require_organisation(session, actor, case.id)
     step = cases.runtime_of(session, case).steps.get(task.task_spec, {})
     data = dict(data or {})
     checked = submissions.check_step(
@@ -118,6 +119,7 @@ def claim(session: Session, actor: User, task_id: str) -> HumanTask:
     if task.assignee_id == actor.id:
         return task
     access.require_task(actor, task)
+    cases.require_organisation(session, actor, task.case_id)
     task.assignee_id = actor.id
     task.claimed_at = clock.now()
     _audit_task(session, task, EventKind.CLAIMED, actor)
@@ -147,9 +149,11 @@ def assign(session: Session, actor: User, task_id: str, assignee_id: int) -> Hum
         raise NotFound("用户不存在")
     previous = task.assignee_id
     task.assignee_id = None
-    if not access.can_work_task(assignee, task):
+    if not access.can_work_task(assignee, task) or not cases.works_for_organisation(
+        session, assignee, task.case_id
+    ):
         task.assignee_id = previous
-        raise ValidationFailed(f"{assignee.display_name}的角色或辖区不能办理此任务")
+        raise ValidationFailed(f"{assignee.display_name}的角色、辖区或所属机构不能办理此任务")
     task.assignee_id = assignee.id
     task.claimed_at = clock.now()
     _audit_task(session, task, EventKind.ASSIGNED, actor, {"assignee": assignee.username})

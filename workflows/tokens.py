@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from . import clock, users
-from .errors import DomainError
+from .errors import DomainError, PermissionDenied
 from .models import User
 from .models.tokens import ApiToken
 
@@ -54,6 +54,8 @@ def login(
 ) -> tuple[str, ApiToken]:
     """Check a username and password and issue a token, or refuse with 401 (LoginRefused)."""
     user = users.authenticate(session, username, password, channel="api", address=address)
+    if user.must_change_password:
+        raise PermissionDenied("请先在网页上登录并把临时密码改为自己的密码，再使用接口")
     return issue_token(session, user, ttl=ttl, label="api login")
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import case_moves, cases, outbox, registry
+from . import calendars, case_moves, cases, outbox, registry
 from .registry import Job
 
 log = logging.getLogger(__name__)
@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 
 # The core's own jobs; the processes add theirs (`Process.jobs`).
 CORE_JOBS = (
+    # Take up a year of holidays another process entered, before any deadline is counted this round.
+    Job("calendar", calendars.refresh, order=1),
     # Fire BPMN timers (start, intermediate, boundary) that have come due.
     Job("timers", lambda session: cases.run_due_timers(session, limit=100), order=10),
     # Move the cases of a migration batch, some at a time, so that its progress shows.

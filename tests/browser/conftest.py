@@ -82,7 +82,14 @@ def serving(folder: Path):
     from webapp import create_app
 
     app = create_app(
-        {"DATABASE_URL": url, "SECRET_KEY": "browser-tests", "UPLOAD_DIR": str(folder / "uploads")}
+        {
+            "DATABASE_URL": url,
+            "SECRET_KEY": "browser-tests",
+            "UPLOAD_DIR": str(folder / "uploads"),
+            # The journey moves the clock by weeks with people signed in: no idle sign-out on this server
+            # (tests/browser/test_office.py signs out on one of its own).
+            "IDLE_MINUTES": 10 * 365 * 24 * 60,
+        }
     )
     app.wsgi_app = _on_clock(app.wsgi_app, journey_clock)
     port = _free_port()

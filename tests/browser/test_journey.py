@@ -173,7 +173,7 @@ def test_home_care_journey(chromium, live_server, artifacts):
         page.fill("#id_f_assessed_on", today)
         for group, items in SCORES.items():
             for key, score in items.items():
-                page.fill(f"#id_f_{group}_{key}", str(score))
+                page.check(f'input[name="f.{group}.{key}"][value="{score}"]')  # choices with their wording
         for flag in ("coma", "dementia", "psychiatric"):
             page.check(f'input[name="f.special_conditions.{flag}"][value=false]')
         page.fill("#id_f_special_conditions_falls", "1")

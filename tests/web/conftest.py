@@ -55,7 +55,15 @@ def app(web_db):
     from webapp import create_app
 
     app = create_app(
-        {"DATABASE_URL": url, "TESTING": True, "SECRET_KEY": "test", "UPLOAD_DIR": str(folder / "up")}
+        {
+            "DATABASE_URL": url,
+            "TESTING": True,
+            "SECRET_KEY": "test",
+            "UPLOAD_DIR": str(folder / "up"),
+            # These clients live for the whole run while tests move the clock by days: no idle sign-out
+            # here (it has tests of its own, on apps of their own: tests/web/office/test_sessions.py).
+            "IDLE_MINUTES": 10 * 365 * 24 * 60,
+        }
     )
     yield app
     app.extensions["db_engine"].dispose()

@@ -11,7 +11,18 @@ from workflows.models import Role, User
 
 from .conftest import PASSWORD, Browser, add_user, csrf_of
 
-PUBLIC = {"auth.login", "auth.language", "static", "vendor", "healthz", "favicon", "api.login", "api.openapi"}
+# The one-time password link is opened signed out; its token is the credential (tests/web/office).
+PUBLIC = {
+    "auth.login",
+    "auth.language",
+    "account.reset_password",
+    "static",
+    "vendor",
+    "healthz",
+    "favicon",
+    "api.login",
+    "api.openapi",
+}
 
 
 def _url_for_rule(rule) -> str:

@@ -195,7 +195,9 @@ def test_forms_render_every_kind_of_field(browsers, api, make_elder):
     task = open_task(case, "conduct_assessment")
     html = browsers["assessor"].get(f"/tasks/{task['id']}").text
     assert "<legend>一、自理能力（8项，满分32分）</legend>" in html
-    assert 'id="id_f_self_care_eating"' in html and 'max="4"' in html and 'inputmode="numeric"' in html
+    # Each item's scores as choices with the standard's description of each (a bounded integer underneath).
+    assert 'name="f.self_care.eating" value="4"' in html and "4分：独立使用器具将食物送进口中并咽下" in html
+    assert 'id="id_f_special_conditions_falls"' in html and 'inputmode="numeric"' in html
     assert 'type="date"' in html and 'id="id_f_assessed_on"' in html
     assert 'name="f.special_conditions.coma" value="true"' in html  # boolean as 是/否
     assert re.search(r'<option value="initial"\s+selected', html)  # pre-filled from the case data

@@ -217,6 +217,27 @@ class Instance:
             self._run()
         return True
 
+    def reschedule_timer(self, element_id: str, when: str, data: Mapping[str, Any] | None = None) -> bool:
+        """Move a waiting date timer (a boundary or intermediate event) to `when` (ISO 8601), and put `data`
+        into the open steps (so what they show agrees); return whether such a timer was waiting.
+
+        The engine evaluates a timer's date once, when the wait begins: a deadline counted anew (the
+        working-day calendar changed) reaches the timer only this way."""
+        waiting = [
+            t
+            for t in self._wf.get_tasks(state=TaskState.WAITING)
+            if getattr(t.task_spec, "bpmn_id", None) == element_id
+            and "TimeDate" in type(getattr(t.task_spec, "event_definition", None)).__name__
+        ]
+        for task in waiting:
+            task._set_internal_data(event_value=when)
+            task.internal_data.pop("event_fired", None)
+        if waiting and data:
+            for task in [*waiting, *self._wf.get_tasks(state=TaskState.READY)]:
+                task.data.update(data)
+        self._forget()
+        return bool(waiting)
+
     def take_outgoing(self) -> list[Outgoing]:
         """Messages thrown since the last call (throw events, message end events), oldest first, then the
         connectors service tasks called (as `connector:<operation>`)."""

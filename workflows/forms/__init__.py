@@ -10,6 +10,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
+from datetime import date, timedelta
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
@@ -17,6 +18,8 @@ from typing import Any
 
 import jsonschema
 import orjson
+
+from .. import clock
 
 HERE = Path(__file__).parent
 
@@ -37,6 +40,7 @@ def validate(schema: Mapping[str, Any] | None, data: Mapping[str, Any]) -> dict[
     _find_unstorable_numbers(data, "", errors)
     if not schema:
         return errors
+    _check_date_bounds(schema, data, "", errors)
     validator = _validator_for(schema)
     for error in sorted(validator.iter_errors(dict(data)), key=lambda e: list(e.absolute_path)):
         path = ".".join(str(p) for p in error.absolute_path)
@@ -47,6 +51,62 @@ def validate(schema: Mapping[str, Any] | None, data: Mapping[str, Any]) -> dict[
         else:
             errors.setdefault(path or "_", _chinese_message(error, schema))
     return errors
+
+
+# --------------------------------------------------------------------------------------------------
+# Dates with bounds. A date field may say how early or late it may be:
+#   "x-latest": "today"        a date of something that happened (a visit, a call): not after today
+#   "x-earliest": "today"      a date planned ahead: not before today
+# Either takes "today", "today+N" / "today-N" (days) or a fixed date (YYYY-MM-DD). Today is the office's
+# day (Asia/Shanghai, from the injectable clock); the page gives the browser's date picker the same bounds.
+
+_BOUND = re.compile(r"^today(?:([+-])(\d{1,5}))?$")
+
+
+def date_bound(spec) -> date | None:
+    """The day a bound names, or None when it names none."""
+    if not isinstance(spec, str):
+        return None
+    text = spec.strip()
+    match = _BOUND.match(text)
+    if match:
+        offset = int(match.group(2) or 0) * (-1 if match.group(1) == "-" else 1)
+        return clock.today() + timedelta(days=offset)
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _check_date_bounds(schema: Mapping, data, path: str, errors: dict[str, str]) -> None:
+    if not isinstance(data, Mapping):
+        return
+    for key, sub in (schema.get("properties") or {}).items():
+        if not isinstance(sub, Mapping) or key not in data:
+            continue
+        where = f"{path}.{key}" if path else key
+        value = data[key]
+        kind = sub.get("type")
+        if kind == "object":
+            _check_date_bounds(sub, value, where, errors)
+        elif kind == "array" and isinstance(value, list) and isinstance(sub.get("items"), Mapping):
+            for index, item in enumerate(value):
+                _check_date_bounds(sub["items"], item, f"{where}.{index}", errors)
+        elif sub.get("format") == "date" and isinstance(value, str):
+            try:
+                day = date.fromisoformat(value.strip())
+            except ValueError:
+                continue  # the format check words this one
+            latest, earliest = date_bound(sub.get("x-latest")), date_bound(sub.get("x-earliest"))
+            title = sub.get("title") or "日期"
+            if latest is not None and day > latest:
+                errors.setdefault(where, f"{title}不能晚于{_bound_words(sub.get('x-latest'), latest)}")
+            elif earliest is not None and day < earliest:
+                errors.setdefault(where, f"{title}不能早于{_bound_words(sub.get('x-earliest'), earliest)}")
+
+
+def _bound_words(spec: str, bound: date) -> str:
+    return "今天" if spec.strip() == "today" else f" {bound.isoformat()}"
 
 
 # The numbers a case can hold: finite, and integers no larger than JSON readers keep exactly (a browser's

@@ -4,6 +4,8 @@ to this list)."""
 from . import admission as admission
 from . import attachments as attachments
 from . import care as care
+from . import office as office
+from . import organisations as organisations
 from . import outbox as outbox
 from . import tokens as tokens
 from .base import Base

@@ -93,12 +93,15 @@ class QueueEventKind(StrEnum):
     WITHDRAWN = "withdrawn"
     VACANCY_REGISTERED = "vacancy_registered"
     VACANCY_OPEN = "vacancy_open"  # nobody to offer it to: stays open until someone joins
+    DEADLINE_CHANGED = "deadline_changed"  # the arrival deadline moved with the working-day calendar
 
 
 class Facility(Base):
     """A public nursing home that takes admissions from a waiting list."""
 
     __tablename__ = "facilities"
+    # One home per organisation (a unique index: what SQLite can add to a table in use).
+    __table_args__ = (Index("uq_facilities_organisation_id", "organisation_id", unique=True),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
@@ -110,6 +113,8 @@ class Facility(Base):
     beds: Mapped[int] = mapped_column(Integer, default=0)
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime]
+    # The organisation whose staff run the home (their accounts see only this home's waitlist and cases).
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
 
 
 class WaitlistEntry(Base):

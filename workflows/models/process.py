@@ -40,6 +40,7 @@ class EventKind(StrEnum):
     MIGRATED = "migrated"
     COMMENTED = "commented"
     EXPORTED = "exported"
+    DEADLINE_CHANGED = "deadline_changed"  # a due date moved because the working-day calendar changed
 
 
 class ProcessVersion(Base):
@@ -172,6 +173,9 @@ class Case(Base):
     started_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
+    # The outside organisation working the case (the dispatched provider, the nursing home applied to):
+    # its staff read the case, and no other organisation's do.
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
 
     __mapper_args__ = {"version_id_col": lock_version, "version_id_generator": lambda _old: new_lock_token()}
 

@@ -37,6 +37,8 @@ class Area(Base):
     name: Mapped[str] = mapped_column(String(64))
     level: Mapped[AreaLevel] = mapped_column(ValueEnum(AreaLevel))
     parent_code: Mapped[str | None] = mapped_column(ForeignKey("areas.code"), index=True)
+    # A retired area keeps its code and history, but no one is registered in it or given it any more.
+    retired_at: Mapped[datetime | None]
 
     parent: Mapped["Area | None"] = relationship(remote_side=[code])
 
@@ -59,6 +61,10 @@ class User(Base):
     # Consecutive failed sign-ins, and the lock they lead to (see users.authenticate).
     failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
     locked_until: Mapped[datetime | None]
+    # Outside staff (providers, nursing homes) work for one organisation and read only its work.
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
+    # A temporary password an administrator issued: it must be replaced at the next sign-in.
+    must_change_password: Mapped[bool] = mapped_column(default=False, server_default="0")
 
     area: Mapped[Area] = relationship()
 

@@ -9,9 +9,12 @@ read and edit it; tests keep the two in step.
 from __future__ import annotations
 
 import calendar
+import json
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
+from functools import cache
+from pathlib import Path
 
 
 class DisabilityLevel(StrEnum):
@@ -253,3 +256,54 @@ def valid_until(assessed_on: date, months: int = 12) -> date:
     year, month = assessed_on.year + month_index // 12, month_index % 12 + 1
     day = min(assessed_on.day, calendar.monthrange(year, month)[1])
     return date(year, month, day)
+
+
+# --------------------------------------------------------------------------------------------------
+# What each score means: the standard's wording, kept as data (rules/data/assessment_scale.json) and shown
+# beside the choices of the assessor's form.
+
+_SCALE_FILE = Path(__file__).parent / "data" / "assessment_scale.json"
+
+
+@cache
+def _scale() -> dict:
+    return json.loads(_SCALE_FILE.read_text(encoding="utf-8"))
+
+
+def item_meaning(key: str) -> str:
+    """What an item assesses, in the standard's words."""
+    return _scale()["items"][key]["what"]
+
+
+def score_descriptions(key: str) -> list[tuple[int, str]]:
+    """An item's scores from best to worst, each with the standard's description."""
+    scores = _scale()["items"][key]["scores"]
+    return sorted(((int(score), text) for score, text in scores.items()), reverse=True)
+
+
+def scale() -> dict:
+    """Everything a page needs to score along while the assessor fills in the form (the server's own
+    scoring stays the authority): groups, items with their maxima and descriptions, levels, adjustments."""
+    return {
+        "groups": [{"key": g.key, "name": g.name} for g in GROUPS],
+        "items": [
+            {
+                "key": item.key,
+                "name": item.name,
+                "group": item.group.key,
+                "max": item.max_score,
+                "what": item_meaning(item.key),
+                "scores": [{"score": score, "text": text} for score, text in score_descriptions(item.key)],
+            }
+            for item in ITEMS
+        ],
+        "max_total": MAX_TOTAL,
+        "levels": [
+            {"low": low, "high": high, "level": level.value, "label": level.label}
+            for low, high, level in LEVEL_BANDS
+        ],
+        "order": [level.value for level in _LEVEL_ORDER],
+        "labels": {level.value: level.label for level in DisabilityLevel},
+        "risk_events_threshold": RISK_EVENTS_THRESHOLD,
+        "stack_adjustments": False,
+    }

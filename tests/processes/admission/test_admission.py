@@ -261,10 +261,10 @@ def test_offer_arrival_suitable_admitted_and_the_deadline_timer_never_fires(worl
     world.complete(
         case,
         "admission_assessment",
-        {"assessed_on": "2025-06-04", "care_level": "mild", "assessment_result": "suitable"},
+        {"assessed_on": "2025-06-04", "care_level": "mild", "assessment_result": "suitable"},  # Wednesday
     )
     world.complete(
-        case, "admit", {"admitted_on": "2025-06-05", "bed_label": "3号楼201-1", "contract_no": "WX-2025-031"}
+        case, "admit", {"admitted_on": "2025-06-04", "bed_label": "3号楼201-1", "contract_no": "WX-2025-031"}
     )
     assert world.refresh(case).status == CaseStatus.COMPLETED
     world.session.expire_all()
@@ -283,7 +283,7 @@ def test_unsuitable_at_assessment_ends_the_application_and_passes_the_bed_on(wor
         first,
         "admission_assessment",
         {
-            "assessed_on": "2025-06-03",
+            "assessed_on": "2025-06-02",
             "care_level": "complete",
             "assessment_result": "unsuitable",
             "assessment_note": "需住院治疗，不宜入住养老机构",

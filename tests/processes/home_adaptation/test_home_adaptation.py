@@ -31,7 +31,7 @@ APPLICATION = {
 }
 APPROVE = {"decision": "approve"}
 ASSESSMENT = {
-    "assessed_on": "2025-06-05",
+    "assessed_on": "2025-05-26",
     "capability_level": "mild",
     "environment_risks": ["slippery_floor", "toilet_bath"],
     "recommended_items": ["anti_slip_floor", "bathroom_handrail", "shower_chair"],
@@ -39,7 +39,7 @@ ASSESSMENT = {
 SIGNED = {
     "signed_by": "elder",
     "signer_name": "张三",
-    "signed_on": "2025-06-10",
+    "signed_on": "2025-05-27",
     "signature_scan": "attachment:7",
 }
 WITHIN_CAP = {
@@ -58,14 +58,14 @@ OVER_CAP_ITEMS = [
 ]  # 1,580 + 2,500 = 4,080
 WORKS = {
     "contractor_name": "温县安居适老化改造工程队",
-    "started_on": "2025-06-20",
-    "finished_on": "2025-06-23",
+    "started_on": "2025-05-28",
+    "finished_on": "2025-05-30",
     "before_photo_1": "attachment:11",
     "after_photo_1": "attachment:12",
 }
 PASSED = {
     "acceptance_result": "passed",
-    "inspected_on": "2025-06-25",
+    "inspected_on": "2025-06-01",
     "inspectors": "王建华、刘敏",
     "elder_confirmed": True,
 }
@@ -332,13 +332,13 @@ def test_a_payment_other_than_the_subsidy_is_refused(world, case):
         world,
         case,
         "subsidy_payment",
-        {"paid_amount": 3000, "paid_on": "2025-07-01", "voucher_no": "ZF-1", "payee": "contractor"},
+        {"paid_amount": 3000, "paid_on": "2025-06-09", "voucher_no": "ZF-1", "payee": "contractor"},
     )
     assert error.field_errors == {"paid_amount": "拨付金额应为核定补助 1,580.00 元，填写的是 3,000.00 元"}
     world.complete(
         case,
         "subsidy_payment",
-        {"paid_amount": 1580, "paid_on": "2025-07-01", "voucher_no": "ZF-1", "payee": "contractor"},
+        {"paid_amount": 1580, "paid_on": "2025-06-09", "voucher_no": "ZF-1", "payee": "contractor"},
     )
     assert world.ready_specs(case) == ["satisfaction_callback"]
 
@@ -371,12 +371,12 @@ def test_the_whole_procedure_to_the_household_file(world, case):
     world.complete(
         case,
         "subsidy_payment",
-        {"paid_amount": 3000, "paid_on": "2025-07-01", "voucher_no": "ZF-0701", "payee": "contractor"},
+        {"paid_amount": 3000, "paid_on": "2025-06-09", "voucher_no": "ZF-0701", "payee": "contractor"},
     )
     world.complete(
         case,
         "satisfaction_callback",
-        {"called_on": "2025-07-10", "callback_method": "phone", "satisfaction": "very_satisfied"},
+        {"called_on": "2025-06-09", "callback_method": "phone", "satisfaction": "very_satisfied"},
     )
     world.complete(case, "archive_household_file", {"file_no": "SLH-2025-0001", "documents_complete": True})
     assert world.refresh(case).status == CaseStatus.COMPLETED

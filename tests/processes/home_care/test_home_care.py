@@ -32,7 +32,7 @@ APPLICATION = {
 }
 REVIEW_PASS = {
     "decision": "pass",
-    "home_visit_on": "2025-06-03",
+    "home_visit_on": "2025-06-02",
     "verification": "入户核实：低保在册，卧床，无人照料",
 }
 
@@ -123,7 +123,7 @@ def service(day: str, kind: str = "meal", amount: str = "30.00", minutes: int = 
 
 CALLBACK = {
     "callback": {
-        "callback_on": "2025-08-04",
+        "callback_on": "2025-07-26",
         "reached": True,
         "services_confirmed": "confirmed",
         "satisfaction": "satisfied",
@@ -195,7 +195,7 @@ def test_assessed_as_mildly_disabled_is_refused_with_the_reason(world):
     world.complete(case, "notify_result", NOTIFIED)
     assert world.ready_specs(case) == ["inform_applicant"]
     assert "轻度失能" in world.data(case)["eligibility_reason"]
-    world.complete(case, "inform_applicant", {"informed_on": "2025-06-03", "inform_method": "written"})
+    world.complete(case, "inform_applicant", {"informed_on": "2025-06-02", "inform_method": "written"})
     assert world.refresh(case).status == CaseStatus.COMPLETED
     assert home_care.active_enrolment(world.session, elder.id) is None
 
@@ -354,7 +354,7 @@ def test_yearly_reassessment_updates_level_and_quota(world):
     assert world.ready_specs(case) == ["conduct_assessment"]
     assert world.data(case)["assessment_reason"] == "routine"
     world.complete(case, "conduct_assessment", assessment_form(35, day="2026-04-06", reason="routine"))
-    world.complete(case, "notify_result", {**NOTIFIED, "notified_on": "2026-04-07"})
+    world.complete(case, "notify_result", {**NOTIFIED, "notified_on": "2026-04-06"})
     world.session.refresh(enrolment)
     assert (enrolment.disability_level, enrolment.monthly_quota) == (
         DisabilityLevel.SEVERE,

@@ -53,6 +53,7 @@ ADMISSION = Process(
     demo=demo.create,
     leaving={"deceased": LEAVES, "moved_away": LEAVES},
     notices={"admission_offer": notices.offer_notice_facts},
+    calendar_change=waitlist.recount_offers,
 )
 
 PROCESSES = (ADMISSION,)

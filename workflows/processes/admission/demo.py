@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from ... import clock
 from ...clock import today
 from ...models import Case, Elder, HukouType, User
+from ...models.admission import Facility
 from ...rules.assessment import DisabilityLevel
 from ..home_adaptation.demo import at, complete
 from . import waitlist
@@ -38,7 +39,10 @@ def _waitlist(
     session: Session, users: dict[str, User], elders: list[Elder], now: datetime
 ) -> tuple[int, int]:
     workers = [users[name] for name in ("caseworker", "caseworker2") if name in users]
-    facility = waitlist.create_facility(
+    # The county's home, registered with the demo's organisations (its staff: the facility_admin account).
+    facility = session.scalar(
+        select(Facility).where(Facility.name == "温县社会福利中心")
+    ) or waitlist.create_facility(
         session,
         users["approver"],
         name="温县社会福利中心",

@@ -22,10 +22,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ... import access, cases, clock, deadlines, elders, tasks
+from ...calendars import Moved
 from ...clock import LOCAL, today
 from ...elders import mask_name
 from ...errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from ...models import Case, CaseStatus, Elder, HukouType, HumanTask, Role, TaskStatus, User
+from ...models import Case, CaseStatus, Elder, EventKind, HukouType, HumanTask, Role, TaskStatus, User
 from ...models.admission import (
     ACTIVE_STATUSES,
     ENTRY_STATUS_LABELS,
@@ -49,6 +50,8 @@ from ...rules import housing
 from ...rules.phone import is_mobile
 
 PROCESS_KEY = "admission"
+# The diagram's timer on the arrival deadline (moved when the working-day calendar changes).
+ARRIVAL_DEADLINE = "arrival_deadline"
 
 APPLY_ROLES = {Role.CASEWORKER}  # the application step is in the caseworker lane
 FACILITY_ROLES = {Role.FACILITY_ADMIN, Role.ADMIN}
@@ -66,7 +69,7 @@ READ_ROLES = {
 }
 
 
-def _setting(key: str):
+def setting(key: str):
     return housing.setting("admission", key)
 
 
@@ -117,14 +120,17 @@ def list_facilities(session: Session, actor: User) -> list[Facility]:
     return [
         f
         for f in session.scalars(select(Facility).where(Facility.is_active.is_(True)).order_by(Facility.id))
-        if _sees_facility(actor, f)
+        if sees_facility(actor, f)
     ]
 
 
-def _sees_facility(actor: User, facility: Facility) -> bool:
-    return actor.is_active and (
-        facility.area_code.startswith(actor.area_code) or actor.area_code.startswith(facility.area_code)
-    )
+def sees_facility(actor: User, facility: Facility) -> bool:
+    """Whether the actor may see a home's queue: by area; a home's own staff only their home's."""
+    if not actor.is_active:
+        return False
+    if actor.role == Role.FACILITY_ADMIN and actor.organisation_id is not None:
+        return facility.organisation_id == actor.organisation_id
+    return facility.area_code.startswith(actor.area_code) or actor.area_code.startswith(facility.area_code)
 
 
 def _facility(session: Session, facility_id: int) -> Facility:
@@ -205,6 +211,7 @@ def apply(
             data={**register, "applied_at": (applied_at or now).isoformat()},
             title=f"{elder.name} 申请入住{facility.name}",
         )
+        cases.entrust(session, case, facility.organisation_id)  # the home's staff read it, no other home's
         task = session.scalar(
             select(HumanTask).where(
                 HumanTask.case_id == case.id,
@@ -336,6 +343,8 @@ def register_vacancy(
         raise PermissionDenied("只有养老机构管理员可以登记空余床位")
     facility = _facility(session, facility_id)
     access.require_area(actor, facility.area_code)
+    if not sees_facility(actor, facility):
+        raise PermissionDenied("只能登记本机构的空余床位")
     if not (bed_label or "").strip():
         raise ValidationFailed("请填写床位号", field_errors={"bed_label": "此项为必填项"})
     now = clock.now()
@@ -368,10 +377,13 @@ def cancel_vacancy(session: Session, actor: User, vacancy_id: int, reason: str) 
     """Take a vacancy back (bed used otherwise) while nobody holds an offer for it."""
     if actor.role not in FACILITY_ROLES:
         raise PermissionDenied("只有养老机构管理员可以撤销空床")
-    vacancy = session.get(BedVacancy, vacancy_id)
+    vacancy = session.get(BedVacancy, vacancy_id) if is_row_id(vacancy_id) else None
     if vacancy is None:
         raise NotFound("空床记录不存在")
-    access.require_area(actor, _facility(session, vacancy.facility_id).area_code)
+    facility = _facility(session, vacancy.facility_id)
+    access.require_area(actor, facility.area_code)
+    if not sees_facility(actor, facility):
+        raise PermissionDenied("只能撤销本机构的空床")
     if vacancy.status != VacancyStatus.OPEN:
         raise Conflict("只有尚未通知申请人的空床可以撤销")
     vacancy.status = VacancyStatus.CANCELLED
@@ -447,7 +459,7 @@ def _skip_reason(session: Session, entry: WaitlistEntry, earlier_offer: Waitlist
 
 def _make_offer(session, vacancy, entry, position, seq, actor) -> WaitlistOffer | None:
     now = clock.now()
-    respond_by = deadlines.due_at(now, workdays_n=int(_setting("arrival_workdays")))
+    respond_by = deadlines.due_at(now, workdays_n=int(setting("arrival_workdays")))
     offer = WaitlistOffer(
         vacancy_id=vacancy.id,
         entry_id=entry.id,
@@ -485,7 +497,7 @@ def _make_offer(session, vacancy, entry, position, seq, actor) -> WaitlistOffer 
         "respond_by_text": date_text(respond_by),
         "position": position,
         "refusals_before": refusals,
-        "refusal_limit": int(_setting("refusal_limit")),
+        "refusal_limit": int(setting("refusal_limit")),
     }
     delivered = cases.deliver_message(session, "bed_vacated", payload, case_id=entry.case_id)
     session.flush()
@@ -499,7 +511,7 @@ def _make_offer(session, vacancy, entry, position, seq, actor) -> WaitlistOffer 
 
 def refusals_in_window(session: Session, entry: WaitlistEntry) -> int:
     """How many offers this entry declined or missed within the configured window (before now)."""
-    since = clock.now() - timedelta(days=int(_setting("refusal_window_days")))
+    since = clock.now() - timedelta(days=int(setting("refusal_window_days")))
     return (
         session.scalar(
             select(func.count(WaitlistOffer.id)).where(
@@ -558,7 +570,7 @@ def record_refusal(
     session.flush()
     count = refusals_in_window(session, entry)
     kind = QueueEventKind.NO_SHOW if status == OfferStatus.NO_SHOW else QueueEventKind.DECLINED
-    limit = int(_setting("refusal_limit"))
+    limit = int(setting("refusal_limit"))
     log_event(
         session,
         entry.facility_id,
@@ -567,11 +579,11 @@ def record_refusal(
         entry=entry,
         vacancy_id=offer.vacancy_id,
         offer=offer,
-        reason=f"{offer.reason}（{int(_setting('refusal_window_days'))}天内第{count}次，满{limit}次移出轮候名单）",
+        reason=f"{offer.reason}（{int(setting('refusal_window_days'))}天内第{count}次，满{limit}次移出轮候名单）",
     )
     if remove:
-        ban_days = int(_setting("ban_days"))
-        reason = f"{int(_setting('refusal_window_days'))}天内{count}次放弃入住或逾期未接受入住评估"
+        ban_days = int(setting("ban_days"))
+        reason = f"{int(setting('refusal_window_days'))}天内{count}次放弃入住或逾期未接受入住评估"
         close_entry(session, entry, EntryStatus.REMOVED, reason, actor)
         if ban_days > 0:
             entry.banned_until = clock.now() + timedelta(days=ban_days)
@@ -687,6 +699,7 @@ class Position:
     status: EntryStatus
     status_label: str
     explanation: str
+    case_id: int | None = None
 
 
 def queue(session: Session, facility_id: int) -> list[WaitlistEntry]:
@@ -722,7 +735,7 @@ def waitlist(session: Session, actor: User, facility_or_area: int | str | Facili
         )
     lines = []
     for facility in facilities:
-        if not _sees_facility(actor, facility):
+        if not sees_facility(actor, facility):
             raise PermissionDenied("无权查看其他辖区养老机构的轮候名单")
         entries = queue(session, facility.id)
         for position, entry in enumerate(entries, start=1):
@@ -741,6 +754,7 @@ def waitlist(session: Session, actor: User, facility_or_area: int | str | Facili
                     status=entry.status,
                     status_label=ENTRY_STATUS_LABELS[entry.status],
                     explanation=_explain(session, entry, entries),
+                    case_id=entry.case_id,
                 )
             )
     return lines
@@ -782,8 +796,8 @@ def _explain(session: Session, entry: WaitlistEntry, entries: Sequence[WaitlistE
     refusals = refusals_in_window(session, entry)
     if refusals:
         notes.append(
-            f"{int(_setting('refusal_window_days'))}天内已放弃或逾期未到 {refusals} 次"
-            f"（满 {int(_setting('refusal_limit'))} 次将移出轮候名单）"
+            f"{int(setting('refusal_window_days'))}天内已放弃或逾期未到 {refusals} 次"
+            f"（满 {int(setting('refusal_limit'))} 次将移出轮候名单）"
         )
     return text + ("；" + "；".join(notes) if notes else "")
 
@@ -813,7 +827,7 @@ def queue_log(
     """The audit log of a facility's queue (optionally of one entry or one vacancy), oldest first."""
     _require_reader(actor)
     facility = _facility(session, facility_id)
-    if not _sees_facility(actor, facility):
+    if not sees_facility(actor, facility):
         raise PermissionDenied("无权查看其他辖区养老机构的轮候记录")
     query = select(WaitlistEvent).where(WaitlistEvent.facility_id == facility_id)
     if entry_id is not None:
@@ -842,13 +856,13 @@ class NoticeCheck:
 def notification_report(session: Session, actor: User, vacancy_id: int) -> list[NoticeCheck]:
     """For each offer of a vacancy: when the bed became free for that applicant, and when the SMS was sent."""
     _require_reader(actor)
-    vacancy = session.get(BedVacancy, vacancy_id)
+    vacancy = session.get(BedVacancy, vacancy_id) if is_row_id(vacancy_id) else None
     if vacancy is None:
         raise NotFound("空床记录不存在")
-    if not _sees_facility(actor, _facility(session, vacancy.facility_id)):
+    if not sees_facility(actor, _facility(session, vacancy.facility_id)):
         raise PermissionDenied("无权查看其他辖区养老机构的记录")
     session.flush()
-    days = int(_setting("notify_within_days"))
+    days = int(setting("notify_within_days"))
     checks = []
     free_since = vacancy.vacated_on
     offers = session.scalars(
@@ -951,6 +965,8 @@ def _entry(session: Session, actor: User, entry_id: int) -> WaitlistEntry:
     facility_staff = actor.role in (Role.FACILITY_ADMIN, Role.APPROVER, Role.AUDITOR, Role.ADMIN) and (
         facility.area_code.startswith(actor.area_code)
     )
+    if actor.role == Role.FACILITY_ADMIN and not sees_facility(actor, facility):
+        raise PermissionDenied("只能查看本机构的轮候记录")
     if not (access.covers(actor, entry.area_code) or facility_staff):
         raise PermissionDenied("无权查看其他辖区的轮候记录")
     return entry
@@ -1045,3 +1061,65 @@ def start_for_elder(session: Session, actor: User, elder: Elder, data: Mapping) 
 def offer_and_reconcile(session: Session) -> int:
     """The admission job: offer beds that stayed free, close queue entries whose case ended elsewhere."""
     return offer_open_vacancies(session) + reconcile(session)
+
+
+# --------------------------------------------------------------------------------------------------
+# The working-day calendar changed
+
+
+def recount_offers(session: Session, change) -> list:
+    """Count the arrival deadline of every pending offer across a changed year again: the offer, the case's
+    timer and what its open step shows move together, and the queue's log and the case's trail say so."""
+    from_now = clock.now()
+    pending = session.scalars(
+        select(WaitlistOffer)
+        .join(Case, Case.id == WaitlistOffer.case_id)
+        .where(
+            WaitlistOffer.status == OfferStatus.PENDING,
+            WaitlistOffer.respond_by >= from_now - timedelta(days=1),
+            Case.status == CaseStatus.RUNNING,
+        )
+        .order_by(WaitlistOffer.id)
+    ).all()
+    moved = []
+    days = int(setting("arrival_workdays"))
+    for offer in pending:
+        if not change.touches(offer.offered_at, offer.respond_by):
+            continue
+        old, new = change.due(offer.offered_at, days)
+        if old != offer.respond_by or new == offer.respond_by:
+            continue
+        offer.respond_by = new
+        entry = session.get(WaitlistEntry, offer.entry_id)
+        text = f"{change.note()}：到场接受入住评估的期限由 {date_text(old)} 调整为 {date_text(new)}"
+        log_event(
+            session,
+            entry.facility_id,
+            QueueEventKind.DEADLINE_CHANGED,
+            change.actor,
+            entry=entry,
+            vacancy_id=offer.vacancy_id,
+            offer=offer,
+            reason=text,
+        )
+        session.flush()
+        case = session.get(Case, offer.case_id)
+        shown = dict(cases.case_data(case).get("offer") or {})
+        shown.update(respond_by=new.isoformat(), respond_by_text=date_text(new))
+        cases.advance(
+            session,
+            case,
+            lambda inst, when=new.isoformat(), data={"offer": shown}: inst.reschedule_timer(
+                ARRIVAL_DEADLINE, when, data
+            ),
+            actor=change.actor,
+            events=[
+                {
+                    "kind": EventKind.DEADLINE_CHANGED,
+                    "comment": text,
+                    "detail": {"offer_id": offer.id, "old": old.isoformat(), "new": new.isoformat()},
+                }
+            ],
+        )
+        moved.append(Moved(case.id, None, "到场接受入住评估期限", old, new))
+    return moved

@@ -2,8 +2,16 @@
 by hand, started as a routine reassessment before a result expires, or called from another process (home
 care calls it when the applicant has no valid result)."""
 
-from ...registry import Process, Starter
+from ...registry import Choices, Process, Starter
+from ...rules.assessment import ITEMS, score_descriptions
 from . import assessments, demo, helpers
+
+
+def _described(key: str) -> Choices:
+    """An item's scores with the standard's description of each, shown by the choices."""
+    options = [(score, f"{score}分：{text}") for score, text in score_descriptions(key)]
+    return Choices(lambda session, case: options, widget="radio")
+
 
 ASSESSMENT = Process(
     key=assessments.PROCESS_KEY,
@@ -16,6 +24,7 @@ ASSESSMENT = Process(
         form="forms/assessment_request.json",
     ),
     step_checks={"conduct_assessment": (assessments.check_assessment_step,)},
+    choices={"conduct_assessment": {f"{item.group.key}.{item.key}": _described(item.key) for item in ITEMS}},
     messages={
         # Store the result on the elder (level, total, validity); close earlier cases waiting to reassess.
         "record_assessment": assessments.record_result,

@@ -15,13 +15,14 @@ from datetime import date
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from ... import cases, clock, elders, enrolments, tasks
+from ... import cases, clock, elders, enrolments, organisations, tasks
 from ...clock import as_date
 from ...errors import Conflict, NotFound, ValidationFailed
 from ...models import Case, CaseStatus, HumanTask, Role, TaskStatus, User
 from ...models.base import is_row_id
 from ...models.care import EnrolmentStatus, HomeCareEnrolment
 from ...models.elders import Elder, ElderStatus
+from ...models.organisations import Organisation
 from ...rules.assessment import AssessmentReason, DisabilityLevel
 from ...rules.phone import PhoneError, validate_phone
 from .helpers import SIX_HELPS, amount
@@ -196,15 +197,31 @@ def refer(session: Session, actor: User, elder_id: int, note: str = "") -> tuple
 
 
 def provider_choices(session: Session, case: Case) -> list[User]:
-    """The provider accounts a case may be dispatched to (active, covering the elder's area, not declined)."""
-    declined = set(cases.case_data(case).get("declined_providers") or [])
+    """The provider accounts a case may be dispatched to: active, covering the elder's area, not declined,
+    and, for an account of an organisation, one under contract today that serves the elder's area and
+    offers every 六助 applied for."""
+    data = cases.case_data(case)
+    declined = set(data.get("declined_providers") or [])
+    services = data.get("requested_services") or []
     users = session.scalars(
         select(User).where(User.role == Role.PROVIDER, User.is_active.is_(True)).order_by(User.id)
     )
-    return [u for u in users if u.id not in declined and case.area_code and u.covers(case.area_code)]
+    return [
+        u
+        for u in users
+        if u.id not in declined
+        and case.area_code
+        and u.covers(case.area_code)
+        and _organisation_problem(session, u, case.area_code, services) is None
+    ]
 
 
-def check_provider(session: Session, provider_id, area_code: str | None, declined=()) -> User:
+def _organisation_problem(session: Session, provider: User, area_code: str | None, services) -> str | None:
+    organisation = session.get(Organisation, provider.organisation_id) if provider.organisation_id else None
+    return organisations.why_not_dispatchable(session, organisation, area_code, services, clock.today())
+
+
+def check_provider(session: Session, provider_id, area_code: str | None, declined=(), services=None) -> User:
     """The provider account a dispatch names, or a field error saying why it cannot take the order."""
     provider = session.get(User, provider_id) if is_row_id(provider_id) else None
     if provider is None or provider.role != Role.PROVIDER:
@@ -223,6 +240,10 @@ def check_provider(session: Session, provider_id, area_code: str | None, decline
         raise ValidationFailed(
             "派单失败", field_errors={"provider_id": f"{provider.display_name}已拒单或未响应，请选择其他机构"}
         )
+    if services is not None:
+        problem = _organisation_problem(session, provider, area_code, services)
+        if problem:
+            raise ValidationFailed("派单失败", field_errors={"provider_id": problem})
     return provider
 
 
@@ -235,9 +256,11 @@ def dispatch(session: Session, actor: User, task_id: str, data: dict) -> cases.O
 
 
 def assign_provider(session: Session, case, payload: Mapping) -> int:
-    """Give the case's open provider steps to the provider named in the message (effect of a throw)."""
+    """Give the case's open provider steps to the provider named in the message (effect of a throw), and
+    the case to the provider's organisation (its staff read it; no other organisation's do)."""
     area = case.area_code
     provider = check_provider(session, payload.get("provider_id"), area)
+    cases.entrust(session, case, provider.organisation_id)
     result = session.execute(
         update(HumanTask)
         .where(
@@ -339,12 +362,27 @@ def application_errors(data: Mapping) -> dict[str, str]:
 
 def check_dispatch(session: Session, actor: User, task, case, data: Mapping) -> None:
     """Step check of `dispatch_provider`: a provider that serves the area and has not declined this case."""
-    declined = cases.case_data(session.get(Case, case.id)).get("declined_providers")
-    check_provider(session, data.get("provider_id"), case.area_code, declined)
+    current = cases.case_data(session.get(Case, case.id))
+    check_provider(
+        session,
+        data.get("provider_id"),
+        case.area_code,
+        current.get("declined_providers"),
+        current.get("requested_services") or [],
+    )
 
 
 def provider_options(session: Session, case: Case) -> list[tuple[int, str]]:
-    return [(u.id, u.display_name) for u in provider_choices(session, case)]
+    choices = provider_choices(session, case)
+    names = organisations.organisation_names(session, [u.organisation_id for u in choices])
+    return [(u.id, _provider_label(u, names.get(u.organisation_id))) for u in choices]
+
+
+def _provider_label(provider: User, organisation: str | None) -> str:
+    """An account by its organisation's name (and the person, when the account is a person's)."""
+    if organisation is None or organisation == provider.display_name:
+        return provider.display_name
+    return f"{organisation}（{provider.display_name}）"
 
 
 # Titles of the facts the home-care processes work out themselves (no form writes them), for the case page.

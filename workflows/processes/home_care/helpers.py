@@ -10,6 +10,8 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from ...clock import as_date, month_end
 from ...rules.care import SIX_HELPS
 
+__all__ = ["SIX_HELPS", "amount", "callback_needed", "month_service_check", "month_without_records"]
+
 CENT = Decimal("0.01")
 
 
