@@ -50,6 +50,7 @@ EVENT_LABELS = {
     EventKind.MIGRATED: "迁移版本",
     EventKind.COMMENTED: "意见/材料",
     EventKind.EXPORTED: "导出",
+    EventKind.DEADLINE_CHANGED: "期限调整",
 }
 OUTCOME_LABELS = {
     SampleItemOutcome.PENDING: "待核查",

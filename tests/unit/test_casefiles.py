@@ -84,12 +84,12 @@ def refused(world, tmp_path):
     attachments.save_attachment(
         world.session, worker, case.id, "收入证明.pdf", b"%PDF-1.4\n%%EOF\n", root=tmp_path
     )
-    review = {"decision": "pass", "home_visit_on": "2025-06-03", "verification": "入户核实：低保在册，卧床"}
+    review = {"decision": "pass", "home_visit_on": "2025-06-02", "verification": "入户核实：低保在册，卧床"}
     world.complete(case, "township_review", review)
     world.complete(case, "county_approval", {"decision": "send_back", "comment": "请补充收入证明"})
     world.complete(case, "township_review", {**review, "verification": "已补充收入证明"})
     world.complete(case, "county_approval", {"decision": "reject", "comment": "家庭人均收入高于低保标准"})
-    world.complete(case, "inform_applicant", {"informed_on": "2025-06-05", "inform_method": "written"})
+    world.complete(case, "inform_applicant", {"informed_on": "2025-06-02", "inform_method": "written"})
     return world.refresh(case)
 
 

@@ -31,7 +31,7 @@ APPLICATION = {
     "applicant_phone": "13812345678",
     "requested_services": ["meal", "cleaning"],
 }
-REVIEW_PASS = {"decision": "pass", "home_visit_on": "2025-06-03", "verification": "入户核实：低保在册，卧床"}
+REVIEW_PASS = {"decision": "pass", "home_visit_on": "2025-06-02", "verification": "入户核实：低保在册，卧床"}
 _serial = iter(range(300, 999))
 
 
