@@ -7,7 +7,7 @@ from datetime import date
 from flask import Blueprint, current_app, render_template, request, url_for
 
 from casefiles import workbooks
-from workflows import clock, dashboard, elderlist, elders, exports, monthly_report, visit_rates
+from workflows import calendars, clock, dashboard, elderlist, elders, exports, monthly_report, visit_rates
 from workflows.clock import month_end
 from workflows.listing import MAX_EXPORT_ROWS, PER_PAGE, Args, Column, Table
 from workflows.models.admission import Tier
@@ -46,6 +46,8 @@ def dashboard_page():
         months=dashboard.months_back(board.today, 13),
         charts=_charts(board),
         level_order=["intact", "mild", "moderate", "severe", "complete", "none"],
+        # Deadlines on the board are counted in working days: say when the calendar lacks a year.
+        calendar_warnings=calendars.warnings(db()),
     )
 
 

@@ -281,3 +281,16 @@ def test_every_supervision_page_needs_a_sign_in(anonymous):
         assert response.status_code == 302 and "/login" in response.headers["Location"], url
     assert anonymous.get("/api/cases").status_code == 401
     assert anonymous.get("/api/dashboard").status_code == 401
+
+
+def test_the_dashboard_warns_when_the_calendar_lacks_a_year(browsers):
+    # Deadlines on the board are counted in working days: a year the calendar does not know is said.
+    from datetime import UTC, datetime
+
+    from workflows import clock
+
+    with clock.using(clock.ManualClock(datetime(2099, 12, 2, 2, 0, tzinfo=UTC))):
+        page = browsers["approver"].get("/dashboard").text
+    assert "工作日历缺少 2099 年" in page and "工作日历缺少 2100 年" in page
+    with clock.using(clock.ManualClock(datetime(2026, 6, 1, 2, 0, tzinfo=UTC))):
+        assert "工作日历缺少" not in browsers["approver"].get("/dashboard").text
