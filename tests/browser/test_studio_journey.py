@@ -327,13 +327,13 @@ def test_a_process_owner_changes_home_adaptation_and_moves_a_running_case(chromi
             session,
             case_a,
             "subsidy_payment",
-            {"paid_amount": 1580, "paid_on": "2026-12-01", "voucher_no": "ZF-1201", "payee": "contractor"},
+            {"paid_amount": 1580, "paid_on": "2026-11-23", "voucher_no": "ZF-1201", "payee": "contractor"},
         )
         _complete(
             session,
             case_a,
             "satisfaction_callback",
-            {"called_on": "2026-12-02", "callback_method": "phone", "satisfaction": "very_satisfied"},
+            {"called_on": "2026-11-23", "callback_method": "phone", "satisfaction": "very_satisfied"},
         )
         _complete(
             session,
