@@ -411,6 +411,9 @@ def main(argv=None) -> int:
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--measure-only", metavar="URL", help="measure the pages of a database filled before")
     args = parser.parse_args(argv)
+    from workflows import processes
+
+    processes.install()
     if args.measure_only:
         print(json.dumps(measure_pages(args.measure_only, samples=40 if args.quick else 120)))
         return 0
