@@ -87,6 +87,10 @@ class Process:
     # Titles (a partial JSON Schema) for case data no form of the process writes: (session, data) -> schema.
     data_labels: Callable[[Session, Mapping], dict] | None = None
     listed_as: str = "cases"  # the elder page lists its cases under "cases" or "visits"
+    # Why a case of this process cannot start for an elder now (one is already under way), or None. The
+    # core asks it whenever it starts such a case, holding a database lock on (process, elder) until the
+    # transaction ends, so two simultaneous starts never both pass it: (session, elder_id) -> str | None.
+    already_running: Callable[[Session, int], str | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -149,6 +153,10 @@ class Registry:
     def starter_for(self, key: str) -> Starter | None:
         process = self._processes.get(key)
         return process.starter if process else None
+
+    def already_running(self, key: str) -> Callable[[Session, int], str | None] | None:
+        process = self._processes.get(key)
+        return process.already_running if process else None
 
     def system_started(self, key: str) -> bool:
         process = self._processes.get(key)

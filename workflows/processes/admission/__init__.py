@@ -52,6 +52,7 @@ ADMISSION = Process(
     jobs=(Job("admission_offers", waitlist.offer_and_reconcile, order=30),),
     demo=demo.create,
     leaving={"deceased": LEAVES, "moved_away": LEAVES},
+    already_running=waitlist.already_applied,
 )
 
 PROCESSES = (ADMISSION,)

@@ -36,6 +36,7 @@ HOME_ADAPTATION = Process(
         "adaptation_notice_period": helpers.adaptation_notice_period,
     },
     demo=demo.create,
+    already_running=adaptation.already_applied,
 )
 
 PROCESSES = (HOME_ADAPTATION,)
