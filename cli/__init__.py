@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -29,6 +30,8 @@ from workflows.errors import DomainError
 from workflows.models import User
 from workflows.models.base import ROW_ID_MAX
 
+from . import lifetime
+
 
 def _sessions():
     engine = make_engine()
@@ -43,6 +46,7 @@ def main(verbose: bool) -> None:
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s"
     )
     processes.install()
+    clock.use_for_process(clock.ShiftedClock(path) if (path := config.clock_file()) else None)
 
 
 @main.command("init-db")
@@ -83,7 +87,9 @@ def serve(host: str, port: int, workers: int, no_worker: bool) -> None:
     """Serve the web app (gunicorn) with the background worker beside it."""
     background = None
     if not no_worker:
-        background = subprocess.Popen([sys.executable, "-m", "cli", "worker"], env=os.environ.copy())
+        background = subprocess.Popen(
+            [sys.executable, "-m", "cli", "worker", "--parent", str(os.getpid())], env=os.environ.copy()
+        )
     try:
 
         class _App(BaseApplication):
@@ -106,16 +112,34 @@ def serve(host: str, port: int, workers: int, no_worker: bool) -> None:
 @main.command()
 @click.option("--once", is_flag=True, help="只运行一轮 / run one round and exit")
 @click.option("--interval", default=5.0, show_default=True, help="seconds between rounds")
-def worker(once: bool, interval: float) -> None:
-    """Run due timers, outbound messages and periodic cases (restart-safe)."""
-    _, make = _sessions()
+@click.option("--parent", type=int, hidden=True, help="end when this process (serve) ends")
+def worker(once: bool, interval: float, parent: int | None) -> None:
+    """Run due timers, outbound messages and periodic cases (restart-safe).
+
+    On SQLite one worker per database works at a time (a second waits for the first to stop); on
+    PostgreSQL several share the work.
+    """
+    if parent is not None:
+        lifetime.die_with_parent(parent)
+    engine, make = _sessions()
     if once:
-        click.echo(json.dumps(background_worker.run_once(make), ensure_ascii=False))
+        with background_worker.sole_worker(engine, wait=False) as sole:
+            if not sole:
+                raise click.ClickException("另一个后台任务进程正在处理此数据库 / another worker is running")
+            click.echo(json.dumps(background_worker.run_once(make), ensure_ascii=False))
         return
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
-    with contextlib.suppress(KeyboardInterrupt):
-        background_worker.run_forever(make, interval=interval, should_stop=lambda: bool(stopping))
+
+    def should_stop() -> bool:
+        return bool(stopping) or (parent is not None and lifetime.parent_gone(parent))
+
+    with (
+        contextlib.suppress(KeyboardInterrupt),
+        background_worker.sole_worker(engine, wait=True, should_stop=should_stop) as sole,
+    ):
+        if sole:
+            background_worker.run_forever(make, interval=interval, should_stop=should_stop)
 
 
 @main.command()
@@ -346,6 +370,71 @@ def match(id_number: str, jurisdiction: str | None, on_date) -> None:
         except (ValueError, DomainError) as exc:
             raise click.ClickException(getattr(exc, "message", None) or str(exc)) from exc
     click.echo(result.render_text())
+
+
+@main.group("clock")
+def clock_group() -> None:
+    """Move this instance's clock, for acceptance tests (needs ELDERCARE_CLOCK_FILE, read by every process
+    of the instance: web workers and background worker alike). Production instances never set it."""
+
+
+def _clock_file() -> Path:
+    path = config.clock_file()
+    if path is None:
+        raise click.ClickException(
+            "此实例的时钟不可调整：仅用于验收测试，启动时须设置 ELDERCARE_CLOCK_FILE / "
+            "this instance's clock cannot be moved: start it with ELDERCARE_CLOCK_FILE set"
+        )
+    return path
+
+
+def _show_clock(path: Path) -> None:
+    offset = clock.ShiftedClock.read_offset(path)
+    click.echo(f"{clock.local_text(clock.ShiftedClock(path)(), '%Y-%m-%d %H:%M:%S')}（偏移 {offset}）")
+
+
+_SPAN = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+
+
+@clock_group.command("show")
+def clock_show() -> None:
+    """Print the instance's time (Beijing) and how far it is moved."""
+    _show_clock(_clock_file())
+
+
+@clock_group.command("set")
+@click.argument("when", type=click.DateTime(formats=["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d"]))
+def clock_set(when) -> None:
+    """Set the instance's time to WHEN (Beijing time); it runs on from there."""
+    path = _clock_file()
+    target = when.replace(tzinfo=clock.LOCAL)
+    clock.ShiftedClock.write_offset(path, target - datetime.now(UTC))
+    _show_clock(path)
+
+
+@clock_group.command("advance")
+@click.argument("span")
+def clock_advance(span: str) -> None:
+    """Move the instance's time forward by SPAN: 3d, 12h, 90m or 30s."""
+    path = _clock_file()
+    unit = _SPAN.get(span[-1:])
+    try:
+        amount = float(span[:-1])
+    except ValueError:
+        amount = None
+    if unit is None or amount is None:
+        raise click.BadParameter("例如 3d、12h、90m、30s", param_hint="SPAN")
+    offset = clock.ShiftedClock.read_offset(path) + timedelta(**{unit: amount})
+    clock.ShiftedClock.write_offset(path, offset)
+    _show_clock(path)
+
+
+@clock_group.command("reset")
+def clock_reset() -> None:
+    """Put the instance's clock back to real time."""
+    path = _clock_file()
+    clock.ShiftedClock.write_offset(path, timedelta(0))
+    _show_clock(path)
 
 
 @main.command(context_settings={"ignore_unknown_options": True})

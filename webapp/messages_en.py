@@ -237,4 +237,11 @@ MESSAGES: dict[str, str] = {
     "登记": "Register",
     "取消": "Cancel",
     "流程内部数据（{n} 项）": "Process data ({n} items)",
+    # When the server or its database cannot answer
+    "暂时无法完成操作": "The operation could not be completed",
+    "重试": "Try again",
+    "服务器内部错误，请稍后重试；如再次出现，请联系系统管理员": (
+        "Internal server error. Please try again; if it happens again, contact the system administrator."
+    ),
+    "服务暂时不可用，请稍后重试": "The service is unavailable for the moment. Please try again shortly.",
 }

@@ -27,7 +27,7 @@ from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from .. import clock
 from .bundles import ParsedProcess, StepInfo, as_text, content_hash, parse_bundle
 from .errors import DeployError, EngineError, Problem, ScriptError
-from .instance import MAX_TASK_DEPTH, HumanStep, Instance, LoadedSpec, Outgoing, Pending
+from .instance import MAX_TASK_DEPTH, FiredTimer, HumanStep, Instance, LoadedSpec, Outgoing, Pending
 from .sandbox import Sandbox, check_script
 from .state import StateSerializer, data_json
 
@@ -95,6 +95,7 @@ __all__ = [
     "DeployError",
     "Engine",
     "EngineError",
+    "FiredTimer",
     "HumanStep",
     "Instance",
     "LoadedSpec",
