@@ -490,7 +490,7 @@ def _write(
             )
     except IntegrityError as exc:
         # A concurrent writer took the same trail position (or task) first: the whole move is void.
-        raise Conflict("该任务刚被其他人办理，请刷新后查看") from exc
+        raise Conflict("案件刚被其他人更新，请刷新后查看") from exc
     if completed_task is not None and task_done != 1:
         raise Conflict("该任务刚被其他人认领或办理，请刷新后查看")
     if case_saved != 1:

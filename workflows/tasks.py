@@ -136,12 +136,18 @@ def _hand_over(session: Session, task: HumanTask, assignee_id: int | None) -> No
     if moved != 1:
         session.refresh(task)
         _refuse_if_done(session, task)
-        holder = session.get(User, task.assignee_id) if task.assignee_id else None
-        if holder is not None:
-            raise Conflict(f"该任务刚被{holder.display_name}认领，请刷新后查看")
+        _refuse_if_held(session, task, None, "该任务刚被{name}认领，请刷新后查看")
         raise Conflict("该任务刚被其他人改动，请刷新后重试")
     set_committed_value(task, "assignee_id", assignee_id)
     set_committed_value(task, "claimed_at", at)
+
+
+def _refuse_if_held(session: Session, task: HumanTask, actor: User | None, message: str) -> None:
+    """A task someone else holds is theirs: say who (the same answer whether it was seen before or lost
+    in a race)."""
+    if task.assignee_id is not None and (actor is None or task.assignee_id != actor.id):
+        holder = session.get(User, task.assignee_id)
+        raise Conflict(message.format(name=holder.display_name if holder else "他人"))
 
 
 def claim(session: Session, actor: User, task_id: str) -> HumanTask:
@@ -150,6 +156,7 @@ def claim(session: Session, actor: User, task_id: str) -> HumanTask:
     _refuse_if_done(session, task)
     if task.assignee_id == actor.id:
         return task
+    _refuse_if_held(session, task, actor, "该任务已由{name}认领")
     access.require_task(actor, task)
     _hand_over(session, task, actor.id)
     _audit_task(session, task, EventKind.CLAIMED, actor)
