@@ -84,11 +84,11 @@ def _print_logins(summary: dict, password: str) -> None:
 @click.option("--workers", default=2, show_default=True, type=int, help="web worker processes")
 @click.option("--no-worker", is_flag=True, help="不启动后台任务进程 / do not start the background worker")
 def serve(host: str, port: int, workers: int, no_worker: bool) -> None:
-    """Serve the web app (gunicorn) with the background worker beside it."""
+    """Serve the web app (gunicorn) with the background worker beside it (started again if it dies)."""
     background = None
     if not no_worker:
-        background = subprocess.Popen(
-            [sys.executable, "-m", "cli", "worker", "--parent", str(os.getpid())], env=os.environ.copy()
+        background = lifetime.Supervised(
+            [sys.executable, "-m", "cli", "worker", "--parent", str(os.getpid())]
         )
     try:
 
@@ -105,8 +105,7 @@ def serve(host: str, port: int, workers: int, no_worker: bool) -> None:
         _App().run()
     finally:
         if background is not None:
-            background.send_signal(signal.SIGTERM)
-            background.wait(timeout=10)
+            background.stop()
 
 
 @main.command()
@@ -485,7 +484,19 @@ def clock_reset() -> None:
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
-@click.argument("which", type=click.Choice(["engine", "web", "roster"]))
+@click.argument("options", nargs=-1, type=click.UNPROCESSED)
+def chaos(options: tuple[str, ...]) -> None:
+    """Races, kills and a database outage against a server on loopback; prints one JSON line of counts
+    (`python -m bench chaos --help`). Not a test: it takes minutes and the machine's whole attention."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "chaos", *options], stdout=subprocess.PIPE, text=True
+    )
+    click.echo(done.stdout, nl=False)
+    sys.exit(done.returncode)
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("which", type=click.Choice(["engine", "web", "roster", "chaos", "bulk", "scaleout"]))
 @click.argument("options", nargs=-1, type=click.UNPROCESSED)
 def bench(which: str, options: tuple[str, ...]) -> None:
     """Run a benchmark (`python -m bench WHICH --help`); the last line is one JSON object with the figures."""
