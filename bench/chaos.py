@@ -27,6 +27,7 @@ import http.client
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import sqlite3
@@ -503,7 +504,8 @@ def run_database(kind: str, *, quick: bool, log=print) -> dict:
         pg_folder = None
         url = None
         if kind == "postgresql":
-            pg_folder = str(Path(tmp) / "pg")
+            # A folder of its own under /tmp: the server runs as `postgres`, which cannot enter `tmp`.
+            pg_folder = tempfile.mkdtemp(prefix="eldercare-chaos-pg-")
             url = pgcluster.start(pg_folder)
         lab = Lab(url, folder)
         ledger = Ledger()
@@ -530,6 +532,7 @@ def run_database(kind: str, *, quick: bool, log=print) -> dict:
             lab.stop(signal.SIGKILL)
             if pg_folder:
                 pgcluster.stop(pg_folder)
+                shutil.rmtree(pg_folder, ignore_errors=True)
     return {
         "database": kind,
         "acknowledged": ledger.acknowledged(),
