@@ -1,4 +1,4 @@
-"""`python -m bench engine|web|roster|chaos [--quick] [--no-postgres]`: run one benchmark; the last line
+"""`python -m bench engine|web|roster|chaos|scaleout|bulk [--quick] [--no-postgres]`: run one benchmark; the last line
 printed is one JSON object with the figures (progress goes to standard error)."""
 
 import argparse
@@ -10,7 +10,7 @@ from workflows import processes
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="eldercare bench", description=__doc__.splitlines()[0])
-    parser.add_argument("which", choices=["engine", "web", "roster", "chaos"])
+    parser.add_argument("which", choices=["engine", "web", "roster", "chaos", "scaleout", "bulk"])
     parser.add_argument("--quick", action="store_true", help="smaller workload (for a smoke run)")
     parser.add_argument("--no-postgres", action="store_true", help="skip PostgreSQL")
     args = parser.parse_args(argv)
@@ -28,6 +28,14 @@ def main(argv: list[str] | None = None) -> None:
             skip_postgres=args.no_postgres,
             log=log,
         )
+    elif args.which == "scaleout":
+        from . import scaleout
+
+        result = scaleout.run(quick=args.quick, log=log)
+    elif args.which == "bulk":
+        from . import bulk_bench
+
+        result = bulk_bench.run(quick=args.quick, skip_postgres=args.no_postgres, log=log)
     elif args.which == "chaos":
         from . import chaos
 

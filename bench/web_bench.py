@@ -118,52 +118,57 @@ def _setup(url: str) -> None:
     Base.metadata.drop_all(engine)
     Base.metadata.create_all(engine)
     make = session_factory(engine)
-    now = datetime.now(UTC)
     with make.begin() as s:
-        s.add(Area(code=COUNTY, name="温县", level=AreaLevel.COUNTY))
-        s.flush()
-        for i in range(TOWNSHIPS):
-            t = township_code(i)
-            s.add(Area(code=t, name=f"第{i + 1}乡镇", level=AreaLevel.TOWNSHIP, parent_code=COUNTY))
-        s.flush()
-        for i in range(TOWNSHIPS):
-            t = township_code(i)
-            for j in range(VILLAGES_PER_TOWNSHIP):
-                s.add(
-                    Area(
-                        code=village_code(t, j),
-                        name=f"第{i + 1}乡镇{j + 1}村",
-                        level=AreaLevel.VILLAGE,
-                        parent_code=t,
-                    )
-                )
-        s.flush()
-        hashed = users.hash_password(PASSWORD)
-        for i in range(TOWNSHIPS):
-            s.add(
-                User(
-                    username=f"cw{i + 1:03d}",
-                    display_name=f"经办人{i + 1}",
-                    role=Role.CASEWORKER,
-                    area_code=township_code(i),
-                    password_hash=hashed,
-                    created_at=now,
-                )
-            )
-        for role in (Role.CASEWORKER, Role.APPROVER, Role.PROVIDER, Role.AUDITOR, Role.PROCESS_OWNER):
-            s.add(
-                User(
-                    username=role.value,
-                    display_name=role.value,
-                    role=role,
-                    area_code=COUNTY,
-                    password_hash=hashed,
-                    created_at=now,
-                )
-            )
-        s.flush()
+        _setup_areas_and_users(s)
         versions.deploy(s, None, engine_bench.bundle())
     engine.dispose()
+
+
+def _setup_areas_and_users(s: Session) -> None:
+    """The county, its townships and villages, a caseworker per township and one user per other role."""
+    now = datetime.now(UTC)
+    s.add(Area(code=COUNTY, name="温县", level=AreaLevel.COUNTY))
+    s.flush()
+    for i in range(TOWNSHIPS):
+        t = township_code(i)
+        s.add(Area(code=t, name=f"第{i + 1}乡镇", level=AreaLevel.TOWNSHIP, parent_code=COUNTY))
+    s.flush()
+    for i in range(TOWNSHIPS):
+        t = township_code(i)
+        for j in range(VILLAGES_PER_TOWNSHIP):
+            s.add(
+                Area(
+                    code=village_code(t, j),
+                    name=f"第{i + 1}乡镇{j + 1}村",
+                    level=AreaLevel.VILLAGE,
+                    parent_code=t,
+                )
+            )
+    s.flush()
+    hashed = users.hash_password(PASSWORD)
+    for i in range(TOWNSHIPS):
+        s.add(
+            User(
+                username=f"cw{i + 1:03d}",
+                display_name=f"经办人{i + 1}",
+                role=Role.CASEWORKER,
+                area_code=township_code(i),
+                password_hash=hashed,
+                created_at=now,
+            )
+        )
+    for role in (Role.CASEWORKER, Role.APPROVER, Role.PROVIDER, Role.AUDITOR, Role.PROCESS_OWNER):
+        s.add(
+            User(
+                username=role.value,
+                display_name=role.value,
+                role=role,
+                area_code=COUNTY,
+                password_hash=hashed,
+                created_at=now,
+            )
+        )
+    s.flush()
 
 
 def _rows(scale: dict, seed: int = 20261123):
