@@ -33,11 +33,13 @@ import sys
 import tempfile
 import time
 import urllib.request
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select, text
 
 from bench import pgcluster
+from workflows.clock import ShiftedClock
 from workflows.db import make_engine, session_factory
 from workflows.models import CaseEvent, EventKind
 
@@ -90,6 +92,21 @@ class Host:
             start_new_session=True,
         )
         _healthy(self.base)
+
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the host's processes (serve, its web workers, its worker)."""
+        tick = os.sysconf("SC_CLK_TCK")
+        used = 0
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == self.process.pid:  # its process group
+                used += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
+        return used / tick
 
     def stop(self) -> None:
         try:
@@ -161,6 +178,13 @@ def _locust(hosts: list[str], users: int, seconds: int, think: str, out: Path, c
     return {"total": total, "pages": pages, "failure_kinds": kinds}
 
 
+def _machine_busy() -> float:
+    """CPU seconds the whole machine has spent busy (all cores), from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def _doubles(url: str) -> dict:
     engine = make_engine(url)
     with session_factory(engine)() as s:
@@ -229,22 +253,23 @@ def run(quick: bool = False, log=print) -> dict:
                 log(f"{setup}, {load}: {users} users for {seconds} s ...")
                 hosts = [Host(ADDRESSES[i], i, env, work / name / f"host{i}") for i in range(count)]
                 try:
-                    # Half way, a jump of 40 days: timers and periods come due for both workers at once.
-                    jump = subprocess.Popen(
-                        [
-                            sys.executable,
-                            "-c",
-                            f"import time; time.sleep({seconds // 2}); "
-                            f"from workflows.clock import ShiftedClock; from pathlib import Path; from datetime import timedelta; "
-                            f"ShiftedClock.write_offset(Path({str(clock_file)!r}), timedelta(days=40))",
-                        ],
-                        cwd=ROOT,
-                    )
+                    busy_before = _machine_busy()
+                    cpu_before = sum(h.cpu_seconds() for h in hosts)
                     figures = _locust(
                         [h.base for h in hosts], users, seconds, think, work / name / "locust", clock_file
                     )
-                    jump.wait(timeout=60)
-                    time.sleep(6)  # one more round of each worker after the load
+                    hosts_cpu = sum(h.cpu_seconds() for h in hosts) - cpu_before
+                    machine_cpu = _machine_busy() - busy_before
+                    answered = (figures["total"] or {}).get("requests", 0)
+                    # Where the two cores went: the hosts, and everything else (PostgreSQL, locust).
+                    figures["cpu"] = {
+                        "hosts_s": round(hosts_cpu, 1),
+                        "others_s": round(machine_cpu - hosts_cpu, 1),
+                        "requests_per_host_cpu_s": round(answered / hosts_cpu, 1) if hosts_cpu else None,
+                    }
+                    # Then 40 days pass at once: timers and periods come due for every worker together.
+                    ShiftedClock.write_offset(clock_file, timedelta(days=40))
+                    time.sleep(15)  # a few rounds of each worker
                 finally:
                     for h in hosts:
                         h.stop()
@@ -252,7 +277,7 @@ def run(quick: bool = False, log=print) -> dict:
                 total = figures["total"] or {}
                 log(
                     f"  {total.get('per_s')} requests/s, p95 {total.get('p95_ms')} ms, "
-                    f"{total.get('failures')} failures; {figures['doubles']}"
+                    f"{total.get('failures')} failures; cpu {figures.get('cpu')}; {figures['doubles']}"
                 )
                 for kind in figures["failure_kinds"]:
                     log(f"    failure: {kind}")
@@ -265,6 +290,10 @@ def run(quick: bool = False, log=print) -> dict:
     one = out["one_host"]["saturating"]["total"]["per_s"]
     two = out["two_hosts"]["saturating"]["total"]["per_s"]
     out["throughput_ratio"] = round(two / one, 2) if one else None
+    # Requests per CPU-second of the hosts themselves: equal figures mean a second host adds a whole
+    # host's capacity (no contention between hosts); the wall-clock ratio is bounded by the machine.
+    per_cpu = [out[s]["saturating"]["cpu"]["requests_per_host_cpu_s"] for s in ("one_host", "two_hosts")]
+    out["per_host_cpu_ratio"] = round(per_cpu[1] / per_cpu[0], 2) if all(per_cpu) else None
     out["target"] = {"throughput_ratio": 1.6}
     return out
 

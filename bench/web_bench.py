@@ -600,7 +600,7 @@ def bench_database(url: str, engine_url: str, *, quick: bool, log=print) -> dict
         f"ratio {result['http_ratio']}"
     )
     log("  the shipped processes' own steps, 8 clients over HTTP ...")
-    result["real_steps"] = real_steps.measure(engine_url, journeys=10 if quick else 40, clients=8, log=log)
+    result["real_steps"] = real_steps.measure(engine_url, journeys=20 if quick else 40, clients=8, log=log)
     return result
 
 
