@@ -124,6 +124,7 @@ def _locust(hosts: list[str], users: int, seconds: int, think: str, out: Path, c
         ELDERCARE_PASSWORD=PASSWORD,
         ELDERCARE_THINK=think,
         ELDERCARE_CLOCK_FILE=str(clock_file),
+        ELDERCARE_CONFLICTS_FILE=str(out.with_name(out.name + "_conflicts.json")),
     )
     done = subprocess.run(
         [
@@ -175,7 +176,9 @@ def _locust(hosts: list[str], users: int, seconds: int, think: str, out: Path, c
     if failures.exists():
         with open(failures, encoding="utf-8") as f:
             kinds = [f"{r['Name']}: {r['Error'][:120]} x{r['Occurrences']}" for r in csv.DictReader(f)][:10]
-    return {"total": total, "pages": pages, "failure_kinds": kinds}
+    conflicts = out.with_name(out.name + "_conflicts.json")
+    found = json.loads(conflicts.read_text()) if conflicts.exists() else {}
+    return {"total": total, "pages": pages, "failure_kinds": kinds, "conflicts_409": found}
 
 
 def _machine_busy() -> float:
