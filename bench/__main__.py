@@ -1,5 +1,5 @@
-"""`python -m bench engine|web|roster|pdf|migration [--quick] [--no-postgres]`: run one benchmark; the last line printed
-is one JSON object with the figures (progress goes to standard error)."""
+"""`python -m bench engine|web|roster|pdf|migration|chaos|scaleout|bulk [--quick] [--no-postgres]`: run one
+benchmark; the last line printed is one JSON object with the figures (progress goes to standard error)."""
 
 import argparse
 import json
@@ -10,7 +10,9 @@ from workflows import processes
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="eldercare bench", description=__doc__.splitlines()[0])
-    parser.add_argument("which", choices=["engine", "web", "roster", "pdf", "migration"])
+    parser.add_argument(
+        "which", choices=["engine", "web", "roster", "pdf", "migration", "chaos", "scaleout", "bulk"]
+    )
     parser.add_argument("--quick", action="store_true", help="smaller workload (for a smoke run)")
     parser.add_argument("--no-postgres", action="store_true", help="skip PostgreSQL")
     args = parser.parse_args(argv)
@@ -36,6 +38,18 @@ def main(argv: list[str] | None = None) -> None:
         from . import migration_bench
 
         result = migration_bench.run(quick=args.quick, skip_postgres=args.no_postgres, log=log)
+    elif args.which == "scaleout":
+        from . import scaleout
+
+        result = scaleout.run(quick=args.quick, log=log)
+    elif args.which == "bulk":
+        from . import bulk_bench
+
+        result = bulk_bench.run(quick=args.quick, skip_postgres=args.no_postgres, log=log)
+    elif args.which == "chaos":
+        from . import chaos
+
+        result = chaos.run(quick=args.quick, skip_postgres=args.no_postgres, log=log)
     elif args.which == "roster":
         from . import roster_bench
 

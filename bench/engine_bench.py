@@ -5,7 +5,9 @@ dispatch/notify, a loop of 3 monthly service records, audit: 7 user-task complet
 
 - inmemory_per_s: SpiffWorkflow alone (our restricted script engine included), no persistence: the limit.
 - sqlite_per_s / postgres_per_s: the same cases through `cases.start_case` and `tasks.complete`, one
-  transaction per completion as a web request would do it, one process.
+  transaction per completion as a web request would do it, one process. SQLite runs with synchronous=FULL
+  (the default: nothing acknowledged is lost on a power cut); sqlite_normal_per_s is the same with
+  synchronous=NORMAL and sqlite_full_cost_ms what FULL adds to a completion.
 - step_growth: cost of one completion for an elder whose home-care relationship has run 120 monthly periods
   over one that has run 3. A relationship is an enrolment that starts one short case per service month
   (bench_service_month.bpmn), so history lives in finished cases, not in a growing instance.
@@ -65,8 +67,8 @@ def measure_inmemory(n_cases: int, months: int = 3) -> float:
     return done / spent
 
 
-def _setup_db(url: str):
-    db = make_engine(url)
+def _setup_db(url: str, sqlite_synchronous: str = "FULL"):
+    db = make_engine(url, sqlite_synchronous=sqlite_synchronous)
     Base.metadata.drop_all(db)
     Base.metadata.create_all(db)
     make = session_factory(db)
@@ -113,9 +115,9 @@ def _work_case(make, users, case_id) -> tuple[int, float]:
     return done, spent
 
 
-def measure_persisted(url: str, n_cases: int) -> float:
+def measure_persisted(url: str, n_cases: int, sqlite_synchronous: str = "FULL") -> float:
     """Completions per second through `tasks.complete` with a commit per completion (starting not counted)."""
-    db, make, users = _setup_db(url)
+    db, make, users = _setup_db(url, sqlite_synchronous)
     try:
         done = 0
         spent = 0.0
@@ -221,13 +223,25 @@ def run(n_cases: int = 40, rounds: int = 5, skip_postgres: bool = False, log=pri
     """Run the whole engine benchmark and return the figures (medians over interleaved rounds)."""
     measure_inmemory(5)  # warm up imports and caches
     pg_url, pg_folder = (None, None) if skip_postgres else postgres_url()
-    samples: dict[str, list[float]] = {"inmemory": [], "sqlite": [], "postgres": [], "postgres_async": []}
+    samples: dict[str, list[float]] = {
+        "inmemory": [],
+        "sqlite": [],
+        "sqlite_normal": [],
+        "postgres": [],
+        "postgres_async": [],
+    }
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for i in range(rounds):
                 # Interleaved so that machine noise falls on every figure alike.
                 samples["inmemory"].append(measure_inmemory(n_cases))
                 samples["sqlite"].append(measure_persisted(f"sqlite:///{tmp}/bench{i}.sqlite", n_cases))
+                # What the durable default costs: the same with the log synced only at checkpoints.
+                samples["sqlite_normal"].append(
+                    measure_persisted(
+                        f"sqlite:///{tmp}/normal{i}.sqlite", n_cases, sqlite_synchronous="NORMAL"
+                    )
+                )
                 if pg_url:
                     samples["postgres"].append(measure_persisted(pg_url, n_cases))
                     # For the note only: the same with commits not waiting for the disk (WAL fsync).
@@ -256,6 +270,15 @@ def run(n_cases: int = 40, rounds: int = 5, skip_postgres: bool = False, log=pri
         "inmemory_per_s_range": [round(min(samples["inmemory"])), round(max(samples["inmemory"]))],
         "sqlite_per_s": round(sqlite_rate, 1),
         "sqlite_ratio": round(_ratio(samples, "sqlite"), 3),
+        # synchronous=FULL (the default) syncs the log on every commit; NORMAL could lose the last commits
+        # on a power cut. The cost of durability per completion, in milliseconds:
+        "sqlite_normal_per_s": round(statistics.median(samples["sqlite_normal"]), 1),
+        "sqlite_full_cost_ms": round(
+            statistics.median(
+                1000 / f - 1000 / n for f, n in zip(samples["sqlite"], samples["sqlite_normal"], strict=True)
+            ),
+            3,
+        ),
     }
     if samples["postgres"]:
         pg_rate = statistics.median(samples["postgres"])

@@ -81,6 +81,7 @@ def start(directory: str) -> str:
     )
     port = _free_port()
     options = f"-p {port} -k {root / 'sock'} -c listen_addresses=127.0.0.1 -c max_connections=200"
+    (root / "options").write_text(options)
     subprocess.run(
         _as_postgres(
             [
@@ -108,6 +109,35 @@ def start(directory: str) -> str:
                 return url
         time.sleep(0.1)
     raise RuntimeError("PostgreSQL did not start; see " + str(root / "server.log"))
+
+
+def start_cluster(directory: str) -> None:
+    """Start again a cluster made by `start` and stopped by `stop` (same port, same data)."""
+    root = Path(directory).resolve()
+    subprocess.run(
+        _as_postgres(
+            [
+                str(ensure_installed() / "pg_ctl"),
+                "-D",
+                str(root / "data"),
+                "-l",
+                str(root / "server.log"),
+                "-o",
+                (root / "options").read_text(),
+                "-w",
+                "start",
+            ]
+        ),
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        cwd="/",
+    )
+
+
+def stop_cluster(directory: str) -> None:
+    """Stop the cluster, keeping its data (an outage; `start_cluster` ends it)."""
+    stop(directory)
 
 
 def stop(directory: str) -> None:

@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -42,6 +43,7 @@ from workflows.errors import DomainError
 from workflows.models import User
 from workflows.models.base import ROW_ID_MAX
 
+from . import backup, lifetime
 from .archive import archive as archive_command
 
 
@@ -62,6 +64,7 @@ def main(verbose: bool) -> None:
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s"
     )
     processes.install()
+    clock.use_for_process(clock.ShiftedClock(path) if (path := config.clock_file()) else None)
 
 
 @main.command("init-db")
@@ -99,10 +102,12 @@ def _print_logins(summary: dict, password: str) -> None:
 @click.option("--workers", default=2, show_default=True, type=int, help="web worker processes")
 @click.option("--no-worker", is_flag=True, help="不启动后台任务进程 / do not start the background worker")
 def serve(host: str, port: int, workers: int, no_worker: bool) -> None:
-    """Serve the web app (gunicorn) with the background worker beside it."""
+    """Serve the web app (gunicorn) with the background worker beside it (started again if it dies)."""
     background = None
     if not no_worker:
-        background = subprocess.Popen([sys.executable, "-m", "cli", "worker"], env=os.environ.copy())
+        background = lifetime.Supervised(
+            [sys.executable, "-m", "cli", "worker", "--parent", str(os.getpid())]
+        )
     try:
 
         class _App(BaseApplication):
@@ -118,23 +123,40 @@ def serve(host: str, port: int, workers: int, no_worker: bool) -> None:
         _App().run()
     finally:
         if background is not None:
-            background.send_signal(signal.SIGTERM)
-            background.wait(timeout=10)
+            background.stop()
 
 
 @main.command()
 @click.option("--once", is_flag=True, help="只运行一轮 / run one round and exit")
 @click.option("--interval", default=5.0, show_default=True, help="seconds between rounds")
-def worker(once: bool, interval: float) -> None:
-    """Run due timers, outbound messages and periodic cases (restart-safe)."""
-    _, make = _sessions()
+@click.option("--parent", type=int, hidden=True, help="end when this process (serve) ends")
+def worker(once: bool, interval: float, parent: int | None) -> None:
+    """Run due timers, outbound messages and periodic cases (restart-safe).
+
+    On SQLite one worker per database works at a time (a second waits for the first to stop); on
+    PostgreSQL several share the work.
+    """
+    if parent is not None:
+        lifetime.die_with_parent(parent)
+    engine, make = _sessions()
     if once:
-        click.echo(json.dumps(background_worker.run_once(make), ensure_ascii=False))
+        with background_worker.sole_worker(engine, wait=False) as sole:
+            if not sole:
+                raise click.ClickException("另一个后台任务进程正在处理此数据库 / another worker is running")
+            click.echo(json.dumps(background_worker.run_once(make), ensure_ascii=False))
         return
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
-    with contextlib.suppress(KeyboardInterrupt):
-        background_worker.run_forever(make, interval=interval, should_stop=lambda: bool(stopping))
+
+    def should_stop() -> bool:
+        return bool(stopping) or (parent is not None and lifetime.parent_gone(parent))
+
+    with (
+        contextlib.suppress(KeyboardInterrupt),
+        background_worker.sole_worker(engine, wait=True, should_stop=should_stop) as sole,
+    ):
+        if sole:
+            background_worker.run_forever(make, interval=interval, should_stop=should_stop)
 
 
 @main.command()
@@ -450,8 +472,134 @@ def match(id_number: str, jurisdiction: str | None, on_date) -> None:
     click.echo(result.render_text())
 
 
+@main.command("backup")
+@click.argument("destination", type=click.Path(dir_okay=False, path_type=Path))
+def backup_command(destination: Path) -> None:
+    """Back up the database and the instance folder (documents, keys) into one .tar file, while running."""
+    engine, _ = _sessions()
+    try:
+        manifest = backup.backup(
+            engine, config.instance_dir(), destination, log=lambda m: click.echo(m, err=True)
+        )
+    except backup.BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        engine.dispose()
+    counts = manifest["counts"]
+    click.echo(
+        f"已备份到 {destination}：案件 {counts['cases']}，记录 {counts['events']}，用户 {counts['users']}，"
+        f"附件 {counts['attachments']}，文件 {len(manifest['members']) - 1}"
+    )
+
+
+@main.command("restore")
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="覆盖已有数据的数据库 / overwrite a database that holds data")
+def restore_command(archive: Path, force: bool) -> None:
+    """Restore a backup into this instance (stop its server and worker first), then verify every case's
+    hash chain and every document's file; exit 1 if anything does not verify."""
+    engine, _ = _sessions()
+    try:
+        result = backup.restore(
+            archive, engine, config.instance_dir(), force=force, log=lambda m: click.echo(m, err=True)
+        )
+    except backup.BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        engine.dispose()
+    counts, expected = result["counts"], result["expected"]
+    click.echo(
+        f"已恢复：案件 {counts['cases']}（备份时 {expected['cases']}），记录 {counts['events']}，"
+        f"用户 {counts['users']}，附件 {counts['attachments']}"
+    )
+    for problem in result["problems"][:100]:
+        click.echo(f"校验未通过：{problem}", err=True)
+    if result["problems"] or counts != expected:
+        raise click.ClickException(f"恢复后校验发现 {len(result['problems'])} 个问题")
+    click.echo("每个案件的哈希链与每个附件文件均已校验通过")
+
+
+@main.group("clock")
+def clock_group() -> None:
+    """Move this instance's clock, for acceptance tests (needs ELDERCARE_CLOCK_FILE, read by every process
+    of the instance: web workers and background worker alike). Production instances never set it."""
+
+
+def _clock_file() -> Path:
+    path = config.clock_file()
+    if path is None:
+        raise click.ClickException(
+            "此实例的时钟不可调整：仅用于验收测试，启动时须设置 ELDERCARE_CLOCK_FILE / "
+            "this instance's clock cannot be moved: start it with ELDERCARE_CLOCK_FILE set"
+        )
+    return path
+
+
+def _show_clock(path: Path) -> None:
+    offset = clock.ShiftedClock.read_offset(path)
+    click.echo(f"{clock.local_text(clock.ShiftedClock(path)(), '%Y-%m-%d %H:%M:%S')}（偏移 {offset}）")
+
+
+_SPAN = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+
+
+@clock_group.command("show")
+def clock_show() -> None:
+    """Print the instance's time (Beijing) and how far it is moved."""
+    _show_clock(_clock_file())
+
+
+@clock_group.command("set")
+@click.argument("when", type=click.DateTime(formats=["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d"]))
+def clock_set(when) -> None:
+    """Set the instance's time to WHEN (Beijing time); it runs on from there."""
+    path = _clock_file()
+    target = when.replace(tzinfo=clock.LOCAL)
+    clock.ShiftedClock.write_offset(path, target - datetime.now(UTC))
+    _show_clock(path)
+
+
+@clock_group.command("advance")
+@click.argument("span")
+def clock_advance(span: str) -> None:
+    """Move the instance's time forward by SPAN: 3d, 12h, 90m or 30s."""
+    path = _clock_file()
+    unit = _SPAN.get(span[-1:])
+    try:
+        amount = float(span[:-1])
+    except ValueError:
+        amount = None
+    if unit is None or amount is None:
+        raise click.BadParameter("例如 3d、12h、90m、30s", param_hint="SPAN")
+    offset = clock.ShiftedClock.read_offset(path) + timedelta(**{unit: amount})
+    clock.ShiftedClock.write_offset(path, offset)
+    _show_clock(path)
+
+
+@clock_group.command("reset")
+def clock_reset() -> None:
+    """Put the instance's clock back to real time."""
+    path = _clock_file()
+    clock.ShiftedClock.write_offset(path, timedelta(0))
+    _show_clock(path)
+
+
 @main.command(context_settings={"ignore_unknown_options": True})
-@click.argument("which", type=click.Choice(["engine", "web", "roster", "pdf"]))
+@click.argument("options", nargs=-1, type=click.UNPROCESSED)
+def chaos(options: tuple[str, ...]) -> None:
+    """Races, kills and a database outage against a server on loopback; prints one JSON line of counts
+    (`python -m bench chaos --help`). Not a test: it takes minutes and the machine's whole attention."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "chaos", *options], stdout=subprocess.PIPE, text=True
+    )
+    click.echo(done.stdout, nl=False)
+    sys.exit(done.returncode)
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument(
+    "which", type=click.Choice(["engine", "web", "roster", "pdf", "migration", "chaos", "bulk", "scaleout"])
+)
 @click.argument("options", nargs=-1, type=click.UNPROCESSED)
 def bench(which: str, options: tuple[str, ...]) -> None:
     """Run a benchmark (`python -m bench WHICH --help`); the last line is one JSON object with the figures."""

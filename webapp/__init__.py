@@ -4,8 +4,8 @@ import secrets
 
 from flask import Flask
 
+from workflows import clock, processes
 from workflows import config as wf_config
-from workflows import processes
 from workflows.db import make_engine, session_factory
 
 from . import database, security, views
@@ -20,6 +20,11 @@ class App(Flask):
         response = super().dispatch_request()
         database.commit()
         return response
+
+    def handle_user_exception(self, e):
+        # The database failing under a request (down, restarting, disk full) means the same wherever it
+        # is met, in a view, a login check or a token check: nothing was saved, try again shortly (503).
+        return super().handle_user_exception(database.as_domain_error(e))
 
 
 def create_app(overrides: dict | None = None) -> Flask:
@@ -37,6 +42,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     )
     app.config.update(overrides or {})
     processes.install()
+    clock.use_for_process(clock.ShiftedClock(path) if (path := wf_config.clock_file()) else None)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _secret_key()
     engine = make_engine(app.config["DATABASE_URL"])

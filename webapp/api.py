@@ -89,7 +89,9 @@ def operation(
             return jsonify(result), ok
 
         bp.add_url_rule(rule, endpoint=fn.__name__, view_func=view, methods=[method])
-        codes = set(errors) | ({401} if auth else set())
+        # Any operation refuses input no database can store (422, webapp/security.py) and may meet the
+        # database away (503 with Retry-After, webapp/database.py).
+        codes = set(errors) | ({401} if auth else set()) | {422, 503}
         OPERATIONS.append(
             Operation(
                 rule,

@@ -550,6 +550,13 @@ MESSAGES: dict[str, str] = {
     "已结算": "Settled",
     "服务中": "In service",
     "待接单": "To accept",
+    # When the server or its database cannot answer
+    "暂时无法完成操作": "The operation could not be completed",
+    "重试": "Try again",
+    "服务器内部错误，请稍后重试；如再次出现，请联系系统管理员": (
+        "Internal server error. Please try again; if it happens again, contact the system administrator."
+    ),
+    "服务暂时不可用，请稍后重试": "The service is unavailable for the moment. Please try again shortly.",
 }
 
 # The supervision pages' texts live beside them, one catalogue for the whole app.

@@ -15,6 +15,7 @@ _STATUS_TEXT = {
     404: "不存在 / not found",
     409: "冲突：已被他人办理或已登记 / conflict: already done by someone else",
     422: "数据校验未通过（field_errors 指明各字段） / invalid data",
+    503: "数据库暂时不可用，未保存；请按 Retry-After 秒数后重试 / database unavailable, nothing saved; retry",
 }
 
 _TASK = {
@@ -462,6 +463,10 @@ def document(operations) -> dict:
                 "description": _STATUS_TEXT.get(code, ""),
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
             }
+            if code == 503:
+                responses[str(code)]["headers"] = {
+                    "Retry-After": {"description": "秒 / seconds", "schema": {"type": "integer"}}
+                }
         entry = {"operationId": op.endpoint, "summary": op.summary, "tags": [op.tag], "responses": responses}
         if params:
             entry["parameters"] = params

@@ -8,11 +8,13 @@ from flask import (
     Flask,
     abort,
     flash,
+    g,
     jsonify,
     redirect,
     render_template,
     request,
     send_from_directory,
+    session,
     url_for,
 )
 from flask_login import LoginManager, current_user
@@ -113,7 +115,11 @@ def init_app(app: Flask) -> None:
 
     @app.get("/healthz")
     def healthz():
-        return {"status": "ok"}
+        # For load balancers and supervisors: healthy means the database answers too.
+        if not database.reachable():
+            headers = {"Retry-After": str(database.RETRY_AFTER)}
+            return {"status": "unavailable", "database": "unreachable"}, 503, headers
+        return {"status": "ok", "database": "ok"}
 
     @app.get("/favicon.ico")
     def favicon():
@@ -177,13 +183,16 @@ def init_app(app: Flask) -> None:
         if isinstance(exc, PermissionDenied):
             office.log_denial(exc.message)  # after the undo: the refusal itself is kept
             database.commit()
+        headers = getattr(exc, "headers", {})
         if _wants_json():
             response = jsonify(message=exc.message, field_errors=exc.field_errors)
             if exc.status == 401:
                 response.headers["WWW-Authenticate"] = 'Bearer realm="eldercare"'
-            return response, exc.status
+            return response, exc.status, headers
         if exc.status == 401:
             return login_manager.unauthorized()
+        if exc.status >= 500:  # the page must not need the database that may be what failed
+            return _page_without_database(exc.status, exc.message, headers)
         return render_template("error.html", status=exc.status, message=exc.message), exc.status
 
     @app.errorhandler(CSRFError)
@@ -202,8 +211,21 @@ def init_app(app: Flask) -> None:
             404: "页面不存在",
             405: "不支持此请求方法",
             413: "提交的内容过大（文件或数据超过上限）",
+            500: "服务器内部错误，请稍后重试；如再次出现，请联系系统管理员",
+            503: "服务暂时不可用，请稍后重试",
         }
         message = messages.get(exc.code, exc.name)
         if _wants_json():
             return jsonify(message=message, field_errors={}), exc.code
+        if exc.code >= 500:  # whatever failed (the database, perhaps), this page needs nothing of it
+            return _page_without_database(exc.code, message)
         return render_template("error.html", status=exc.code, message=_(message)), exc.code
+
+
+def _page_without_database(status: int, message: str, headers: dict | None = None):
+    """An error page that reads nothing from the database (which may be what failed): not even the
+    signed-in person, so the language is the browser session's choice or Chinese."""
+    if "locale" not in g:
+        chosen = session.get("lang")
+        g.locale = chosen if chosen in i18n.LANGUAGES else i18n.DEFAULT
+    return render_template("unavailable.html", status=status, message=_(message)), status, headers or {}

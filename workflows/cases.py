@@ -24,6 +24,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from . import access, audit, clock, deadlines, engine, registry, submissions, versions
+from .db import hold_lock
 from .driver_sql import DriverStatement
 from .errors import Conflict, DomainError, NotFound, PermissionDenied
 from .models import Case, CaseEvent, CaseStatus, CaseWait, EventKind, HumanTask, TaskStatus, User
@@ -147,6 +148,8 @@ def start_case(
     """Start a case on the latest (or a given) version and run it to its first wait state."""
     if actor is not None:
         access.require_area(actor, area_code if area_code is not None else actor.area_code)
+    if elder_id is not None:
+        _refuse_second_start(session, process_key, elder_id)
     pv = (
         versions.get_version(session, process_key, version)
         if version
@@ -184,6 +187,21 @@ def start_case(
     _write(session, case, rt, instance, before=[], actor=actor, events=[started], new_case=True)
     session.flush()
     return case
+
+
+def _refuse_second_start(session: Session, process_key: str, elder_id: int) -> None:
+    """Refuse a start that the process's own rule forbids (one already under way for the elder).
+
+    The rule is a read; the lock taken before it makes every other start of this process for this elder
+    wait until this transaction ends, so the read of the second start sees the first one's case.
+    """
+    already_running = registry.current().already_running(process_key)
+    if already_running is None:
+        return
+    hold_lock(session, f"start:{process_key}:{elder_id}")
+    reason = already_running(session, elder_id)
+    if reason:
+        raise Conflict(reason)
 
 
 def get_case(session: Session, actor: User | None, case_id: int) -> Case:
@@ -308,9 +326,14 @@ _WAITS = CaseWait.__table__
 
 # The hot path's statements, built once and run on the driver (see driver_sql): constructing and
 # executing statements through SQLAlchemy costs more than SQLite takes to run them.
+# Still open, and nobody else's: a claim by someone else that committed meanwhile makes it a conflict.
 _COMPLETE_TASK = DriverStatement(
     update(_TASKS)
-    .where(_TASKS.c.id == bindparam("task_id"), _TASKS.c.status == TaskStatus.READY.value)
+    .where(
+        _TASKS.c.id == bindparam("task_id"),
+        _TASKS.c.status == TaskStatus.READY.value,
+        or_(_TASKS.c.assignee_id.is_(None), _TASKS.c.assignee_id == bindparam("by")),
+    )
     .values(status=TaskStatus.COMPLETED.value, completed_at=bindparam("at"), completed_by=bindparam("by"))
 )
 _WITHDRAW_TASK = DriverStatement(
@@ -322,7 +345,9 @@ _TASK_COLUMNS = [c.name for c in _TASKS.columns]
 _EVENT_COLUMNS = [c.name for c in _EVENTS.columns if c.name != "id"]
 _INSERT_TASKS = DriverStatement(insert(_TASKS), column_keys=_TASK_COLUMNS)
 _INSERT_EVENTS = DriverStatement(insert(_EVENTS), column_keys=_EVENT_COLUMNS)
-_CLEAR_WAITS = DriverStatement(delete(_WAITS).where(_WAITS.c.case_id == bindparam("case_id")))
+_DROP_WAIT = DriverStatement(
+    delete(_WAITS).where(_WAITS.c.case_id == bindparam("case_id"), _WAITS.c.event_name == bindparam("name"))
+)
 _INSERT_WAITS = DriverStatement(insert(_WAITS), column_keys=["case_id", "event_name"])
 _CASE_STATE_COLUMNS = (
     "state",
@@ -493,12 +518,13 @@ def _write(
         new_tasks.append(NewTask(step.id, step.spec_id, step.name, role))
 
     outgoing = instance.take_outgoing()  # before the dump: they are acted on now, not stored
+    fired = instance.take_fired_timers()
     pending = instance.pending()
     waits = sorted({p.name for p in pending if p.kind in ("message", "signal")})
     waiting_for = "\n".join(waits)
-    if waiting_for != (case.waiting_for or ""):
-        _CLEAR_WAITS.execute(conn, {"case_id": case.id})
-        _INSERT_WAITS.execute_many(conn, [{"case_id": case.id, "event_name": n} for n in waits])
+    # Only what changed: a name dropped and added again in one move would collide with itself.
+    waited = set(filter(None, (case.waiting_for or "").split("\n")))
+    wait_changes = (sorted(waited - set(waits)), sorted(set(waits) - waited))
 
     values = {
         "state": instance.dump(),
@@ -512,6 +538,9 @@ def _write(
         "ended_at": case.ended_at,
     }
     trail = list(events)
+    for timer in fired:  # whichever move fired it: the worker's round, a start or a step reaching it due
+        due = timer.due_at.isoformat() if timer.due_at else None
+        trail.append({"kind": EventKind.TIMER_FIRED, "detail": {"timer": timer.element, "due": due}})
     for message in outgoing:
         trail.append(
             {"kind": EventKind.MESSAGE_SENT, "detail": {"message": message.name, "payload": message.payload}}
@@ -528,19 +557,23 @@ def _write(
     values.update(event_count=head[0], last_event_hash=head[1])
 
     if new_case:  # inserted by the ORM moments ago: let it write the rest (and version the row)
-        _write_rows(conn, completed_task, gone, rows, event_rows, now, by)
+        _write_rows(conn, case.id, completed_task, gone, rows, event_rows, wait_changes, now, by)
         values.pop("lock_version")
         for key, value in values.items():
             setattr(case, key, value)
         _act_on(session, case, outgoing, actor)
         return new_tasks
+    # Every write of the move is in here: a concurrent mover makes one of them fail (the trail position,
+    # a wait, the task, the case's lock token) and the whole move is then a conflict, never a 500.
     try:
         if conn.dialect.name == "postgresql":
             task_done, case_saved = _write_all_postgres(
-                conn, case, completed_task, gone, rows, event_rows, values, now, by
+                conn, case, completed_task, gone, rows, event_rows, wait_changes, values, now, by
             )
         else:
-            task_done = _write_rows(conn, completed_task, gone, rows, event_rows, now, by)
+            task_done = _write_rows(
+                conn, case.id, completed_task, gone, rows, event_rows, wait_changes, now, by
+            )
             steady = all(values[c] == getattr(case, c) for c in _INDEXED_STATE_COLUMNS)
             case_saved = (
                 (_SAVE_CASE_STEP if steady else _SAVE_CASE)
@@ -549,9 +582,9 @@ def _write(
             )
     except IntegrityError as exc:
         # A concurrent writer took the same trail position (or task) first: the whole move is void.
-        raise Conflict("该任务刚被其他人办理，请刷新后查看") from exc
+        raise Conflict("案件刚被其他人更新，请刷新后查看") from exc
     if completed_task is not None and task_done != 1:
-        raise Conflict("该任务刚被其他人办理，请刷新后查看")
+        raise Conflict("该任务刚被其他人认领或办理，请刷新后查看")
     if case_saved != 1:
         raise Conflict("案件刚被其他人更新，请刷新后重试")
     if completed_task is not None:
@@ -590,13 +623,16 @@ def _keep_in_step(session: Session, model, obj, values: dict) -> None:
                 setattr(target, key, value)
 
 
-def _write_rows(conn, completed_task, gone, rows, event_rows, now, by) -> int:
-    """Write the task and trail rows of a move, one statement each; return how many tasks completed."""
+def _write_rows(conn, case_id, completed_task, gone, rows, event_rows, wait_changes, now, by) -> int:
+    """Write the task, wait and trail rows of a move, one statement each; return how many tasks completed."""
     done = 0
     if completed_task is not None:
         done = _COMPLETE_TASK.execute(conn, {"task_id": completed_task.id, "at": now, "by": by}).rowcount
     _WITHDRAW_TASK.execute_many(conn, [{"task_id": task_id, "at": now} for task_id in gone])
     _INSERT_TASKS.execute_many(conn, rows)
+    dropped, added = wait_changes
+    _DROP_WAIT.execute_many(conn, [{"case_id": case_id, "name": name} for name in dropped])
+    _INSERT_WAITS.execute_many(conn, [{"case_id": case_id, "event_name": name} for name in added])
     _INSERT_EVENTS.execute_many(conn, event_rows)
     return done
 
@@ -608,7 +644,7 @@ _POSTGRES_WRITE_ALL = DriverStatement(
         f"""
     WITH done AS (
         UPDATE human_tasks SET status = 'completed', completed_at = :at, completed_by = :by
-        WHERE id = :task_id AND status = 'ready' RETURNING 1
+        WHERE id = :task_id AND status = 'ready' AND (assignee_id IS NULL OR assignee_id = :by) RETURNING 1
     ), gone AS (
         UPDATE human_tasks SET status = 'cancelled', completed_at = :at
         WHERE id = ANY(CAST(:gone AS varchar[])) AND status = 'ready' RETURNING 1
@@ -620,12 +656,19 @@ _POSTGRES_WRITE_ALL = DriverStatement(
         INSERT INTO case_events ({", ".join(_EVENT_COLUMNS)})
         SELECT {", ".join(_EVENT_COLUMNS)} FROM json_populate_recordset(NULL::case_events, CAST(:events AS json))
         RETURNING 1
+    ), dropped_waits AS (
+        DELETE FROM case_waits
+        WHERE case_id = :case_id AND event_name = ANY(CAST(:dropped_waits AS varchar[])) RETURNING 1
+    ), added_waits AS (
+        INSERT INTO case_waits (case_id, event_name)
+        SELECT :case_id, unnest(CAST(:added_waits AS varchar[])) RETURNING 1
     ), saved AS (
         UPDATE cases SET {", ".join(f"{c} = :{c}" for c in _CASE_STATE_COLUMNS)}
         WHERE id = :case_id AND lock_version = :old_lock RETURNING 1
     )
     SELECT (SELECT count(*) FROM done), (SELECT count(*) FROM saved),
-           (SELECT count(*) FROM gone), (SELECT count(*) FROM new_tasks), (SELECT count(*) FROM new_events)
+           (SELECT count(*) FROM gone), (SELECT count(*) FROM new_tasks), (SELECT count(*) FROM new_events),
+           (SELECT count(*) FROM dropped_waits), (SELECT count(*) FROM added_waits)
     """
     ).bindparams(
         bindparam("at", type_=Case.__table__.c.updated_at.type),
@@ -643,13 +686,15 @@ def _json_rows(rows: list[dict]) -> str:
 
 
 def _write_all_postgres(
-    conn, case, completed_task, gone, rows, event_rows, values, now, by
+    conn, case, completed_task, gone, rows, event_rows, wait_changes, values, now, by
 ) -> tuple[int, int]:
     params = {
         "at": now,
         "by": by,
         "task_id": completed_task.id if completed_task is not None else None,
         "gone": gone,
+        "dropped_waits": wait_changes[0],
+        "added_waits": wait_changes[1],
         "tasks": _json_rows(rows),
         "events": _json_rows(event_rows),
         "case_id": case.id,
@@ -747,13 +792,7 @@ def fire_timers(session: Session, case: Case) -> bool:
     once, with the reason, instead of being retried forever; other cases are not held up by it."""
     try:
         with session.begin_nested():
-            advance(
-                session,
-                case,
-                lambda inst: inst.fire_due_timers(),
-                actor=None,
-                events=[{"kind": EventKind.TIMER_FIRED, "detail": {"due": case.next_timer_at.isoformat()}}],
-            )
+            advance(session, case, lambda inst: inst.fire_due_timers(), actor=None)  # trail: `_write`
         return True
     except Conflict:
         return False  # another worker or a person moved the case meanwhile: nothing to do here

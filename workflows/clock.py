@@ -5,22 +5,28 @@ everything that asks the day asks `today()`, in the one time zone the offices wo
 """
 
 import calendar
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 # Times are stored in UTC and shown, and days counted, in China's time.
 LOCAL = ZoneInfo("Asia/Shanghai")
 
 _override: ContextVar[Callable[[], datetime] | None] = ContextVar("clock_override", default=None)
+# The process's own source when it is not the system clock (an acceptance test's shifted clock).
+_process_source: list[Callable[[], datetime]] = []
 
 
 def now() -> datetime:
     """Return the current time as an aware UTC datetime."""
     source = _override.get()
-    return source() if source is not None else datetime.now(UTC)
+    if source is not None:
+        return source()
+    return _process_source[0]() if _process_source else datetime.now(UTC)
 
 
 @contextmanager
@@ -50,6 +56,50 @@ class ManualClock:
 
     def set(self, when: datetime) -> None:
         self.current = when.astimezone(UTC)
+
+
+class ShiftedClock:
+    """Real time moved by an offset kept in a file, so that a running instance (its web workers and its
+    background worker, separate processes) can be moved forward for an acceptance test: the file is read
+    again whenever it changes. A missing or unreadable file means no offset."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._seen: tuple[int, int] | None = None
+        self._offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        try:
+            st = os.stat(self.path)
+            seen = (st.st_mtime_ns, st.st_size)
+        except OSError:
+            seen = None
+        if seen != self._seen:
+            self._offset = self.read_offset(self.path)
+            self._seen = seen
+        return datetime.now(UTC) + self._offset
+
+    @staticmethod
+    def read_offset(path: Path) -> timedelta:
+        try:
+            return timedelta(seconds=float(Path(path).read_text().strip() or 0))
+        except (OSError, ValueError):
+            return timedelta(0)
+
+    @staticmethod
+    def write_offset(path: Path, offset: timedelta) -> None:
+        """Replace the offset in one step (readers never see half a file)."""
+        path = Path(path)
+        temporary = path.with_name(path.name + ".tmp")
+        temporary.write_text(f"{offset.total_seconds():.6f}\n")
+        os.replace(temporary, path)
+
+
+def use_for_process(source: Callable[[], datetime] | None) -> None:
+    """Make `source` this process's clock (None: the system clock again); `using` still overrides it."""
+    _process_source.clear()
+    if source is not None:
+        _process_source.append(source)
 
 
 # --------------------------------------------------------------------------------------------------

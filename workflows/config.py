@@ -29,3 +29,10 @@ def database_url() -> str:
 def bpmn_dir() -> Path:
     """Return the folder holding the shipped process definitions."""
     return Path(os.environ.get("ELDERCARE_BPMN_DIR", REPO_ROOT / "bpmn"))
+
+
+def clock_file() -> Path | None:
+    """ELDERCARE_CLOCK_FILE: for acceptance tests only, a file holding how far this instance's clock is
+    moved from real time (`eldercare clock`); unset in production, where the clock is the system's."""
+    path = os.environ.get("ELDERCARE_CLOCK_FILE")
+    return Path(path).resolve() if path else None

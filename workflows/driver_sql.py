@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.engine import Connection, Dialect
-from sqlalchemy.exc import IntegrityError as SAIntegrityError
+from sqlalchemy.exc import DBAPIError
 
 _REQUIRED = object()
 
@@ -85,7 +85,7 @@ class DriverStatement:
         """Run once; return the driver's cursor (for `rowcount` or rows)."""
         c = self._compiled(connection.dialect)
         cursor = connection.connection.driver_connection.cursor()
-        with _integrity_errors(connection):
+        with _driver_errors(connection, c.sql):
             cursor.execute(c.sql, self._params(c, params, {}))
         return cursor
 
@@ -94,7 +94,7 @@ class DriverStatement:
             return
         c = self._compiled(connection.dialect)
         cursor = connection.connection.driver_connection.cursor()
-        with _integrity_errors(connection):
+        with _driver_errors(connection, c.sql):
             memo: dict = {}
             cursor.executemany(c.sql, [self._params(c, row, memo) for row in rows])
 
@@ -107,16 +107,29 @@ class DriverStatement:
         return tuple(p(v) if p is not None else v for p, v in zip(c.result, row, strict=True))
 
 
-class _integrity_errors:
-    """Raise the driver's integrity errors as SQLAlchemy's, as the rest of the code expects."""
+class _driver_errors:
+    """Raise the driver's errors as SQLAlchemy's (IntegrityError, OperationalError, ...), as the rest of the
+    code expects; a lost connection is invalidated, so the pool never hands it out again."""
 
-    def __init__(self, connection: Connection):
-        self._driver_error = connection.dialect.loaded_dbapi.IntegrityError
+    def __init__(self, connection: Connection, sql: str):
+        self._connection = connection
+        self._sql = sql
 
     def __enter__(self):
         return self
 
     def __exit__(self, kind, error, _tb):
-        if kind is not None and issubclass(kind, self._driver_error):
-            raise SAIntegrityError(None, None, error) from error
-        return False
+        dialect = self._connection.dialect
+        if kind is None or not issubclass(kind, dialect.loaded_dbapi.Error):
+            return False
+        lost = dialect.is_disconnect(error, self._connection.connection.dbapi_connection, None)
+        if lost:
+            self._connection.invalidate(error)
+        raise DBAPIError.instance(
+            self._sql,
+            None,
+            error,
+            dialect.loaded_dbapi.Error,
+            connection_invalidated=lost,
+            dialect=dialect,
+        ) from error

@@ -89,8 +89,12 @@ def open_due(
     )
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
+    batch = session.scalars(query).all()
+    # Their elders in one query, not one each (every period reads its elder: the register's status, the
+    # new case's title and data); the session's identity map then answers.
+    session.scalars(select(Elder).where(Elder.id.in_({e.elder_id for e in batch}))).all()
     handled = 0
-    for enrolment in session.scalars(query).all():
+    for enrolment in batch:
         handled += 1
         if close_if_off_register(session, enrolment):
             continue

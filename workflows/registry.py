@@ -95,6 +95,10 @@ class Process:
     # Deadlines of its own counted in working days (beyond its tasks' due dates), counted again when the
     # working-day calendar changes: (session, calendars.CalendarChange) -> what moved (calendars.Moved).
     calendar_change: Callable[[Session, Any], list] | None = None
+    # Why a case of this process cannot start for an elder now (one is already under way), or None. The
+    # core asks it whenever it starts such a case, holding a database lock on (process, elder) until the
+    # transaction ends, so two simultaneous starts never both pass it: (session, elder_id) -> str | None.
+    already_running: Callable[[Session, int], str | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -172,6 +176,10 @@ class Registry:
     def starter_for(self, key: str) -> Starter | None:
         process = self._processes.get(key)
         return process.starter if process else None
+
+    def already_running(self, key: str) -> Callable[[Session, int], str | None] | None:
+        process = self._processes.get(key)
+        return process.already_running if process else None
 
     def system_started(self, key: str) -> bool:
         process = self._processes.get(key)

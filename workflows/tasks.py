@@ -3,8 +3,11 @@
 from dataclasses import dataclass, fields
 from datetime import datetime
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.exc import StaleDataError
 
 from . import access, audit, cases, clock, submissions
 from .driver_sql import DriverStatement
@@ -112,16 +115,52 @@ def complete(
     )
 
 
+def _hand_over(session: Session, task: HumanTask, assignee_id: int | None) -> None:
+    """Give the task to `assignee_id` (None: back to the group) if it is still open and still with whoever
+    it was with when read; else someone moved first (claimed, released or completed it): a conflict.
+
+    The condition is in the UPDATE itself, so of two people claiming at once exactly one gets the task,
+    and a claim never lands on a task completed meanwhile.
+    """
+    seen = task.assignee_id
+    at = clock.now() if assignee_id is not None else None
+    moved = session.execute(
+        update(HumanTask)
+        .where(
+            HumanTask.id == task.id,
+            HumanTask.status == TaskStatus.READY,
+            HumanTask.assignee_id.is_not_distinct_from(seen),
+        )
+        .values(assignee_id=assignee_id, claimed_at=at)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if moved != 1:
+        session.refresh(task)
+        _refuse_if_done(session, task)
+        _refuse_if_held(session, task, None, "该任务刚被{name}认领，请刷新后查看")
+        raise Conflict("该任务刚被其他人改动，请刷新后重试")
+    set_committed_value(task, "assignee_id", assignee_id)
+    set_committed_value(task, "claimed_at", at)
+
+
+def _refuse_if_held(session: Session, task: HumanTask, actor: User | None, message: str) -> None:
+    """A task someone else holds is theirs: say who (the same answer whether it was seen before or lost
+    in a race)."""
+    if task.assignee_id is not None and (actor is None or task.assignee_id != actor.id):
+        holder = session.get(User, task.assignee_id)
+        raise Conflict(message.format(name=holder.display_name if holder else "他人"))
+
+
 def claim(session: Session, actor: User, task_id: str) -> HumanTask:
     """Take a task for oneself so that colleagues see it is being worked."""
     task = get_task(session, actor, task_id)
     _refuse_if_done(session, task)
     if task.assignee_id == actor.id:
         return task
+    _refuse_if_held(session, task, actor, "该任务已由{name}认领")
     access.require_task(actor, task)
     cases.require_organisation(session, actor, task.case_id)
-    task.assignee_id = actor.id
-    task.claimed_at = clock.now()
+    _hand_over(session, task, actor.id)
     _audit_task(session, task, EventKind.CLAIMED, actor)
     return task
 
@@ -132,8 +171,7 @@ def release(session: Session, actor: User, task_id: str) -> HumanTask:
     _refuse_if_done(session, task)
     if task.assignee_id != actor.id and not access.is_supervisor(actor):
         raise PermissionDenied("只能退回自己认领的任务")
-    task.assignee_id = None
-    task.claimed_at = None
+    _hand_over(session, task, None)
     _audit_task(session, task, EventKind.RELEASED, actor)
     return task
 
@@ -147,26 +185,30 @@ def assign(session: Session, actor: User, task_id: str, assignee_id: int) -> Hum
     assignee = session.get(User, assignee_id) if is_row_id(assignee_id) else None
     if assignee is None:
         raise NotFound("用户不存在")
-    previous = task.assignee_id
-    task.assignee_id = None
-    if not access.can_work_task(assignee, task) or not cases.works_for_organisation(
+    if not access.can_work_task(assignee, _unassigned(task)) or not cases.works_for_organisation(
         session, assignee, task.case_id
     ):
-        task.assignee_id = previous
         raise ValidationFailed(f"{assignee.display_name}的角色、辖区或所属机构不能办理此任务")
-    task.assignee_id = assignee.id
-    task.claimed_at = clock.now()
+    _hand_over(session, task, assignee.id)
     _audit_task(session, task, EventKind.ASSIGNED, actor, {"assignee": assignee.username})
     return task
 
 
+def _unassigned(task: HumanTask) -> TaskRef:
+    """The task as if nobody held it (whether someone could work it, whoever holds it now)."""
+    return TaskRef(**{f.name: getattr(task, f.name) for f in fields(TaskRef)} | {"assignee_id": None})
+
+
 def _audit_task(session: Session, task: HumanTask, kind: EventKind, actor: User, detail: dict | None = None):
     case = session.get(Case, task.case_id)
-    audit.record(
-        session, case, kind, actor=actor, task_spec=task.task_spec, task_name=task.name, detail=detail
-    )
-    # Claiming changes the case's trail head: bump the lock so a concurrent writer notices.
-    session.flush()
+    try:
+        audit.record(
+            session, case, kind, actor=actor, task_spec=task.task_spec, task_name=task.name, detail=detail
+        )
+        # The case's trail head moved: writing it (with its lock token) makes a concurrent mover notice.
+        session.flush()
+    except (IntegrityError, StaleDataError) as exc:  # a step of the case was written meanwhile
+        raise Conflict("案件刚被其他人更新，请刷新后重试") from exc
 
 
 def ready_tasks(session: Session, case_id: int) -> list[HumanTask]:

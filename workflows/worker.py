@@ -5,10 +5,15 @@ left, then sleeps. State lives in the database, so a worker can be stopped and r
 and several can run at once on PostgreSQL (due rows are taken with SKIP LOCKED).
 """
 
+import fcntl
 import logging
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import calendars, case_moves, cases, outbox, registry
@@ -49,6 +54,43 @@ def run_once(make_session: sessionmaker[Session]) -> dict[str, int]:
             if n == 0:
                 break
     return done
+
+
+@contextmanager
+def sole_worker(
+    engine: Engine, *, wait: bool, should_stop: Callable[[], bool] = lambda: False
+) -> Iterator[bool]:
+    """On SQLite, be the only worker of the database: hold a lock on a file beside it while working.
+
+    A second worker (a restart racing the old one, a second `serve`) waits until the lock is free, so it
+    takes over when the first ends, however it ends (the system releases the lock of a killed process);
+    with `wait=False` it gives up at once. Yields whether this worker holds the database. On PostgreSQL
+    there is nothing to hold: workers share the due rows through SKIP LOCKED.
+    """
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:":
+        yield True
+        return
+    fd = os.open(Path(database + ".worker-lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        told = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not wait or should_stop():
+                    yield False
+                    return
+                if not told:
+                    log.warning("another worker holds %s; waiting for it to stop", database)
+                    told = True
+                time.sleep(1.0)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield True
+    finally:
+        os.close(fd)  # and with it the lock
 
 
 def run_forever(

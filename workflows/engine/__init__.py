@@ -35,7 +35,7 @@ from .bundles import (
     parse_bundle,
 )
 from .errors import DeployError, EngineError, Problem, ScriptError
-from .instance import MAX_TASK_DEPTH, HumanStep, Instance, LoadedSpec, Outgoing, Pending
+from .instance import MAX_TASK_DEPTH, FiredTimer, HumanStep, Instance, LoadedSpec, Outgoing, Pending
 from .moves import MovePlan, move, plan_move
 from .sandbox import Limits
 from .scripting import check_script, make_script_engine
@@ -120,6 +120,7 @@ __all__ = [
     "DeployError",
     "Engine",
     "EngineError",
+    "FiredTimer",
     "HumanStep",
     "Instance",
     "LoadedSpec",

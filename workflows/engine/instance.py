@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException
@@ -55,6 +56,14 @@ class Outgoing:
 
 
 @dataclass
+class FiredTimer:
+    """A timer event that fired during a move (as the clock passed it, or already due when reached)."""
+
+    element: str
+    due_at: datetime | None
+
+
+@dataclass
 class Pending:
     """Something the instance waits for: a timer (with its due time) or a named message/signal."""
 
@@ -99,6 +108,7 @@ class Instance:
         # What the instance looks like now, computed once after each move (the hot path asks repeatedly).
         self._steps: list[HumanStep] | None = None  # READY human tasks
         self._completed: bool | None = None
+        self._fired: list[FiredTimer] = []  # timers fired since `take_fired_timers` was last asked
 
     # -- creating and restoring
 
@@ -133,7 +143,7 @@ class Instance:
 
     def _run(self) -> None:
         self._forget()
-        _spiff_call(None, self._wf.do_engine_steps)
+        _spiff_call(None, self._wf.do_engine_steps, did_complete_task=self._note_timer)
         self._check_depth()
         self._check_storable()
 
@@ -147,6 +157,19 @@ class Instance:
         problems = self._wf.script_engine.sandbox.check_storable(self.data)
         if problems:
             raise ScriptError(None, "流程数据中有无法保存的值：" + "；".join(str(p) for p in problems[:5]))
+
+    def _note_timer(self, task) -> None:
+        # A timer event runs like any engine task once it is due: on the worker's round, or at once when
+        # the case reaches one already due (a start after the date, a step done late).
+        definition = getattr(task.task_spec, "event_definition", None)
+        if isinstance(definition, TimerEventDefinition):
+            due = _due(definition.details(task).value)
+            self._fired.append(FiredTimer(task.task_spec.bpmn_id or task.task_spec.name, due))
+
+    def take_fired_timers(self) -> list[FiredTimer]:
+        """The timers fired since the last call, in the order they fired."""
+        fired, self._fired = self._fired, []
+        return fired
 
     def _forget(self) -> None:
         self._steps = None

@@ -54,6 +54,7 @@ ADMISSION = Process(
     leaving={"deceased": LEAVES, "moved_away": LEAVES},
     notices={"admission_offer": notices.offer_notice_facts},
     calendar_change=waitlist.recount_offers,
+    already_running=waitlist.already_applied,
 )
 
 PROCESSES = (ADMISSION,)

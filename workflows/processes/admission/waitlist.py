@@ -144,6 +144,16 @@ def _facility(session: Session, facility_id: int) -> Facility:
 # Applying
 
 
+def already_applied(session: Session, elder_id: int) -> str | None:
+    """One application under way per elder (the core asks this, under a lock, before starting one)."""
+    running = session.scalar(
+        select(Case.id).where(
+            Case.process_key == PROCESS_KEY, Case.elder_id == elder_id, Case.status == CaseStatus.RUNNING
+        )
+    )
+    return None if running is None else f"该老人已有正在办理的入住申请（案件 {running}）"
+
+
 def apply(
     session: Session,
     actor: User,
@@ -169,16 +179,10 @@ def apply(
     if applied_at is not None and applied_at > now:
         raise ValidationFailed("申请时间不能晚于现在", field_errors={"applied_at": "申请时间不能晚于现在"})
     check_can_join(session, elder.id, exclude_case_id=None)
-    running = session.scalar(
-        select(Case.id).where(
-            Case.process_key == PROCESS_KEY, Case.elder_id == elder.id, Case.status == CaseStatus.RUNNING
-        )
-    )
+    # Said as a field error here; a start racing this one is refused by the core (under its lock).
+    running = already_applied(session, elder.id)
     if running is not None:
-        raise ValidationFailed(
-            f"该老人已有正在办理的入住申请（案件 {running}）",
-            field_errors={"elder_id": "已有正在办理的入住申请"},
-        )
+        raise ValidationFailed(running, field_errors={"elder_id": "已有正在办理的入住申请"})
 
     day = today()
     level = elder.current_disability_level(day)

@@ -42,6 +42,7 @@ ASSESSMENT = Process(
     demo=demo.create,
     leaving={"deceased": "elder_died"},
     data_labels=assessments.data_labels,
+    already_running=assessments.already_assessing,
 )
 
 PROCESSES = (ASSESSMENT,)

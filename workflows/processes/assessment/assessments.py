@@ -55,6 +55,15 @@ def in_progress(session: Session, elder_id: int) -> HumanTask | None:
     )
 
 
+def already_assessing(session: Session, elder_id: int) -> str | None:
+    """One assessment in progress per elder, in any case (the core asks this, under a lock, before
+    starting an assessment case)."""
+    busy = in_progress(session, elder_id)
+    if busy is None:
+        return None
+    return f"{session.get(Elder, elder_id).name}有正在进行的能力评估（案件 #{busy.case_id}），请勿重复申请"
+
+
 def request_assessment(
     session: Session,
     actor: User | None,
@@ -80,13 +89,10 @@ def request_assessment(
         ) from None
     if elder.status != ElderStatus.ACTIVE:
         raise Conflict(f"{elder.name}的档案状态为{elders.STATUS_LABELS[elder.status]}，不能评估")
-    busy = in_progress(session, elder.id)
-    if busy is not None:
-        raise Conflict(f"{elder.name}有正在进行的能力评估（案件 #{busy.case_id}），请勿重复申请")
     data = assessment_seed(elder, reason, schedule_reassessment=schedule_reassessment)
     if note:
         data["request_note"] = note
-    return cases.start_case(
+    return cases.start_case(  # which refuses while another assessment is in progress (`already_assessing`)
         session,
         actor,
         PROCESS_KEY,

@@ -37,6 +37,7 @@ HOME_ADAPTATION = Process(
     },
     demo=demo.create,
     notices={"public_list": notices.public_list_facts},
+    already_running=adaptation.already_applied,
 )
 
 PROCESSES = (HOME_ADAPTATION,)

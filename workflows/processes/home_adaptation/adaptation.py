@@ -33,18 +33,21 @@ _CATEGORY_FLAGS = (
 )
 
 
+def already_applied(session: Session, elder_id: int) -> str | None:
+    """One application under way per elder (the core asks this, under a lock, before starting one)."""
+    running = session.scalar(
+        select(Case.id).where(
+            Case.process_key == PROCESS_KEY, Case.elder_id == elder_id, Case.status == CaseStatus.RUNNING
+        )
+    )
+    return None if running is None else f"该老人已有正在办理的适老化改造申请（案件 {running}）"
+
+
 def start_application(session: Session, actor: User, elder_id: int) -> Case:
     """Start an adaptation application for an elder, pre-filled from the register (the assistant confirms it)."""
     if actor.role not in START_ROLES:
         raise PermissionDenied("只有养老协理员或乡镇经办人可以发起适老化改造申请")
     elder = elders.applicant(session, actor, elder_id)
-    running = session.scalar(
-        select(Case.id).where(
-            Case.process_key == PROCESS_KEY, Case.elder_id == elder.id, Case.status == CaseStatus.RUNNING
-        )
-    )
-    if running is not None:
-        raise Conflict(f"该老人已有正在办理的适老化改造申请（案件 {running}）")
     day = today()
     level = elder.current_disability_level(day)
     category = next((cat for flag, cat in _CATEGORY_FLAGS if getattr(elder, flag)), "other")
@@ -59,7 +62,7 @@ def start_application(session: Session, actor: User, elder_id: int) -> Case:
     phone = next((p for p in (elder.phone, elder.guardian_phone) if p), None)
     if phone:
         data["contact_phone"] = phone
-    return cases.start_case(
+    return cases.start_case(  # which refuses a second application under way (`already_applied`)
         session,
         actor,
         PROCESS_KEY,

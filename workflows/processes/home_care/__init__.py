@@ -64,6 +64,7 @@ HOME_CARE = Process(
     demo=demo.create,
     leaving=enrolments.LEAVING,
     data_labels=enrolment.data_labels,
+    already_running=enrolment.already_applied,
 )
 
 HOME_CARE_MONTH = Process(

@@ -128,6 +128,14 @@ def running_application(session: Session, elder_id: int) -> Case | None:
     )
 
 
+def already_applied(session: Session, elder_id: int) -> str | None:
+    """One running application per elder (the core asks this, under a lock, before starting one)."""
+    running = running_application(session, elder_id)
+    if running is None:
+        return None
+    return f"{session.get(Elder, elder_id).name}已有在办的居家养老服务申请（案件 #{running.id}）"
+
+
 def active_enrolment(session: Session, elder_id: int) -> HomeCareEnrolment | None:
     return session.scalar(
         select(HomeCareEnrolment).where(
@@ -150,10 +158,7 @@ def apply_home_care(session: Session, actor: User, elder_id: int, data: Mapping)
         raise Conflict(
             f"{elder.name}已在享受政府购买居家养老服务（自 {enrolment.started_on.isoformat()} 起）"
         )
-    running = running_application(session, elder.id)
-    if running is not None:
-        raise Conflict(f"{elder.name}已有在办的居家养老服务申请（案件 #{running.id}）")
-    return cases.start_case(
+    return cases.start_case(  # which refuses a second running application (`already_applied`)
         session,
         actor,
         PROCESS_KEY,

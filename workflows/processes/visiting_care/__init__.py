@@ -48,6 +48,7 @@ VISITING_CARE = Process(
     demo=demo.create,
     leaving=enrolments.LEAVING,
     listed_as="visits",
+    already_running=visiting.already_proposed,
 )
 
 VISITING_CARE_VISIT = Process(

@@ -120,6 +120,18 @@ def active_enrolment(session: Session, elder_id: int) -> VisitingEnrolment | Non
     )
 
 
+def already_proposed(session: Session, elder_id: int) -> str | None:
+    """One enrolment case under way per elder (the core asks this, under a lock, before starting one)."""
+    running = session.scalar(
+        select(Case.id).where(
+            Case.process_key == PROCESS_KEY, Case.elder_id == elder_id, Case.status == CaseStatus.RUNNING
+        )
+    )
+    if running is None:
+        return None
+    return f"{session.get(Elder, elder_id).name}已有在办的探访关爱登记（案件 #{running}）"
+
+
 def enrol_visiting_care(session: Session, actor: User, elder_id: int, note: str = "") -> Case:
     """Propose an elder for visiting care (after the village's survey 摸排); the township confirms."""
     elders.require_role(actor, ENROL_ROLES, "登记探访关爱对象")
@@ -128,14 +140,7 @@ def enrol_visiting_care(session: Session, actor: User, elder_id: int, note: str 
         raise Conflict(f"{elder.name}的档案状态为{elders.STATUS_LABELS[elder.status]}，不能纳入探访")
     if active_enrolment(session, elder.id) is not None:
         raise Conflict(f"{elder.name}已是探访关爱对象")
-    running = session.scalar(
-        select(Case).where(
-            Case.process_key == PROCESS_KEY, Case.elder_id == elder.id, Case.status == CaseStatus.RUNNING
-        )
-    )
-    if running is not None:
-        raise Conflict(f"{elder.name}已有在办的探访关爱登记（案件 #{running.id}）")
-    return cases.start_case(
+    return cases.start_case(  # which refuses a second enrolment under way (`already_proposed`)
         session,
         actor,
         PROCESS_KEY,
