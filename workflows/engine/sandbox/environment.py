@@ -201,14 +201,19 @@ class Sandbox:
                 raise ScriptTimeout(self._step_message(budget))
             if budget.remaining < seconds:
                 seconds, by_step = budget.remaining, True
-        watch = None
+        watch = watchdog.watch(started + seconds, limits.memory_bytes, started)
         try:
             try:
-                watch = watchdog.arm(started + seconds, limits.memory_bytes, started)
-                return call()
+                try:
+                    watch.register()
+                    watchdog.started()
+                    return call()
+                finally:
+                    # First, and in one C call: from here on no new stop can be fired at this evaluation;
+                    # one already fired lands here or below (and is handled below), or is withdrawn.
+                    watch.unregister()
+                    watchdog.settle(watch)
             finally:
-                if watch is not None:
-                    watchdog.disarm(watch)
                 if budget is not None:
                     budget.remaining -= monotonic() - started
         except TimeUp:

@@ -9,18 +9,24 @@ The exception types derive from BaseException so that `except Exception` in a he
 and the language policy lets scripts name only Exception subclasses (and use no `finally`), so a script
 cannot catch the stop or run more code after it.
 
-Protocol, all under one lock: `arm` registers a watch for the calling thread; the watchdog fires at a
-registered watch at most once, and unregisters it as it fires; `disarm` unregisters a watch that has not
-fired, or clears the stop of one that has (a stop scheduled but not yet delivered). Either way, once the
-evaluating thread leaves its guarded region, no stop for that evaluation is pending and none can come:
-if the stop is delivered while the thread is on its way into `disarm`, the stop was delivered (nothing
-pending) and the watch was already unregistered by the firing. Firing only once is deliberate: a second
-stop (to catch one lost in a finaliser) could not be told apart from a stop landing after the thread left,
-because "is the evaluation still running?" and "raise" cannot be made atomic from Python.
-An evaluation nested in another on the same thread runs under the outer watch (`arm` returns None).
+Protocol. `watch` makes a Watch for the calling thread; `watch.register()` and `watch.unregister()` are
+single C calls (a dict store and a dict pop, bound with functools.partial), so no stop can be delivered
+between entering them and their effect: once `unregister()` has returned, the watch is gone, and the
+watchdog, which fires only at a registered watch and only under its lock, can fire at most once more (a
+firing it had already decided on). `settle`, under the lock, withdraws such a stop if it is still pending.
+So the stops an evaluation can receive all land between `register()` and the end of `settle`, inside the
+evaluator's handler of them, and none can reach the code that runs after.
 
-Cost, per evaluation: `arm` registers without the lock (one dict store; the watchdog copies the table
-before it looks), `disarm` takes the lock once; neither wakes the watchdog, except the first evaluation
+Stops are fired again while the evaluation runs on: every REFIRE seconds after the first. An exception
+raised in a thread is lost when it lands in code whose exceptions CPython only reports ("Exception
+ignored in ..."): a garbage collector callback (some libraries install one), an object's `__del__`, a
+weakref callback, a generator finalised in a loop. A single stop lost there would leave the runaway code
+running for ever (and, doubling a string, taking the machine's memory with it).
+An evaluation nested in another on the same thread runs under the outer watch (the evaluator asks
+`watching_current_thread` and registers no second watch).
+
+Cost, per evaluation: `register` without the lock (one dict store; the watchdog copies the table before
+it looks), `settle` takes the lock once; neither wakes the watchdog, except the first evaluation
 after a quiet second (the watchdog ticks every TICK seconds while evaluations keep coming, and parks
 again after a quiet second, checking the table once more after deciding to, so that an evaluation
 registered meanwhile is never missed). Evaluations shorter than a tick are never looked at.
@@ -30,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import logging
 import os
 import threading
@@ -40,6 +47,7 @@ logger = logging.getLogger(__name__)
 
 TICK = 0.02  # how often the watchdog looks while evaluations run: the lateness of a stop, at worst
 PARK_AFTER = 1.0  # quiet seconds before the watchdog sleeps until the next evaluation
+REFIRE = TICK  # seconds between stops at an evaluation that goes on after its stop (the stop was lost)
 
 
 class Stop(BaseException):  # noqa: N818 - a signal to unwind, not an error a caller handles
@@ -63,17 +71,33 @@ def _raise_in(thread_id: int, exc_type: type[BaseException] | None) -> int:
 
 
 class Watch:
-    """One armed evaluation."""
+    """One evaluation under watch."""
 
-    __slots__ = ("thread_id", "started", "deadline", "memory_bytes", "rss_at_start", "fired")
+    __slots__ = (
+        "thread_id",
+        "started",
+        "deadline",
+        "memory_bytes",
+        "rss_at_start",
+        "fired",
+        "due",
+        "register",
+        "unregister",
+    )
 
-    def __init__(self, thread_id: int, started: float, deadline: float, memory_bytes: int | None):
+    def __init__(
+        self, armed: dict, thread_id: int, started: float, deadline: float, memory_bytes: int | None
+    ):
         self.thread_id = thread_id
         self.started = started
         self.deadline = deadline
         self.memory_bytes = memory_bytes
         self.rss_at_start: int | None = None
         self.fired: type[Stop] | None = None
+        self.due = deadline  # when the watchdog next has something to do for this watch
+        # C calls only: see the module's protocol.
+        self.register = functools.partial(armed.__setitem__, thread_id, self)
+        self.unregister = functools.partial(armed.pop, thread_id, None)
 
 
 class _Memory:
@@ -113,24 +137,24 @@ class Watchdog:
         self._parked = True
         self._thread: threading.Thread | None = None
         self._memory = _Memory()
-        self.fired_count = 0  # for tests and the benchmark: stops raised so far
+        self.fired_count = 0  # for tests and the benchmark: evaluations stopped so far
+        self.refired_count = 0  # stops raised again at an evaluation that went on (the first was lost)
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=self._after_fork)
 
     # -- the evaluating thread
 
-    def arm(self, deadline: float, memory_bytes: int | None = None, now: float | None = None) -> Watch | None:
-        """Watch the calling thread until `disarm`; None when it is already watched (a nested evaluation)."""
-        thread_id = get_ident()
-        armed = self._armed
-        if thread_id in armed:
-            return None
-        watch = Watch(thread_id, time.monotonic() if now is None else now, deadline, memory_bytes)
-        armed[thread_id] = watch  # one store, atomic under the GIL: the watchdog sees it or not yet
+    def watch(self, deadline: float, memory_bytes: int | None = None, now: float | None = None) -> Watch:
+        """A watch for the calling thread, not yet registered: call `register()` inside the `try` whose
+        `finally` calls `unregister()` then `settle(watch)`, and handles the stops."""
+        started = time.monotonic() if now is None else now
+        return Watch(self._armed, get_ident(), started, deadline, memory_bytes)
+
+    def started(self) -> None:
+        """Call after `register()`: wakes a parked watchdog."""
         self._arms += 1
         if self._parked:
             self._unpark()
-        return watch
 
     def _unpark(self) -> None:
         with self._lock:
@@ -143,12 +167,10 @@ class Watchdog:
             else:
                 self._wake.notify()
 
-    def disarm(self, watch: Watch) -> None:
-        """Stop watching; cancel a stop fired at this evaluation and not yet delivered."""
+    def settle(self, watch: Watch) -> None:
+        """After `watch.unregister()`: withdraw a stop fired at the watch and not yet delivered."""
         with self._lock:
-            if self._armed.get(watch.thread_id) is watch:
-                del self._armed[watch.thread_id]
-            elif watch.fired is not None:
+            if watch.fired is not None:
                 _raise_in(watch.thread_id, None)
 
     def watching_current_thread(self) -> bool:
@@ -181,7 +203,7 @@ class Watchdog:
                     quiet_since = now
                 if not self._armed and now - quiet_since >= self.park_after:
                     self._parked = True
-                    # `arm` registers first and reads `_parked` after: look at the table once more now
+                    # `register` comes first and `started` reads `_parked` after: look at the table once more now
                     # that `_parked` is set, so an evaluation registered meanwhile is not left unwatched.
                     if self._armed:
                         self._parked = False
@@ -191,14 +213,17 @@ class Watchdog:
                     quiet_since = time.monotonic()
                     continue
                 timeout = TICK
-                for watch in list(self._armed.values()):  # a copy: `arm` adds without the lock
-                    timeout = min(timeout, watch.deadline - now)
+                for watch in list(self._armed.values()):  # a copy: `register` adds without the lock
+                    timeout = min(timeout, watch.due - now)
                 self._wake.wait(max(timeout, 0.0005))
 
     def _look(self, now: float) -> None:
         resident = None
         for watch in list(self._armed.values()):
-            if now >= watch.deadline:
+            if watch.fired is not None:
+                if now >= watch.due:
+                    self._fire(watch, watch.fired)  # the last stop was lost: the evaluation runs on
+            elif now >= watch.deadline:
                 self._fire(watch, TimeUp)
             elif watch.memory_bytes and now - watch.started >= TICK:
                 if resident is None:
@@ -213,9 +238,12 @@ class Watchdog:
     def _fire(self, watch: Watch, kind: type[Stop]) -> None:
         if self._armed.get(watch.thread_id) is not watch:
             return
-        del self._armed[watch.thread_id]
+        if watch.fired is None:
+            self.fired_count += 1
+        else:
+            self.refired_count += 1
         watch.fired = kind
-        self.fired_count += 1
+        watch.due = time.monotonic() + REFIRE
         _raise_in(watch.thread_id, kind)
 
     def _after_fork(self) -> None:
