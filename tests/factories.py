@@ -120,13 +120,21 @@ ORDER_ANSWERS = {
 }
 
 
+def require_interop(*, skip: bool = True) -> None:
+    """Fail where SpiffWorkflow's interop models are missing in CI (they must run there); elsewhere skip the
+    test, or with `skip=False` let it go on without them."""
+    if INTEROP.is_dir():
+        return
+    missing = f"SpiffWorkflow's interop models not found at {INTEROP} (set ELDERCARE_INTEROP_DIR)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(missing)
+    if skip:
+        pytest.skip(missing)
+
+
 def interop_bundle() -> dict[str, str]:
     """The interop order process: its main diagram, its call activity, both tables, the forms."""
-    if not INTEROP.is_dir():
-        missing = f"SpiffWorkflow's interop models not found at {INTEROP} (set ELDERCARE_INTEROP_DIR)"
-        if os.environ.get("CI") == "true":  # in CI they must run: a missing corpus is a failure, not a skip
-            pytest.fail(missing)
-        pytest.skip(missing)
+    require_interop()
     return {
         name: content.decode("utf-8")
         for name, content in versions.read_bundle(INTEROP).items()

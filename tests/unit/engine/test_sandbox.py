@@ -755,10 +755,9 @@ def test_run_limited_stops_other_work_too(sandbox):
 
 
 def test_the_interop_models_code_passes_the_check():
-    from .conftest import INTEROP
+    from tests.factories import INTEROP, require_interop
 
-    if not INTEROP.exists():
-        pytest.skip("the interop models are not on this machine")
+    require_interop()
     sources = []
     for path in INTEROP.rglob("*.bpmn"):
         for node in etree.parse(str(path)).iter("{*}script", "{*}conditionExpression"):
