@@ -87,6 +87,7 @@ class CaseRef:
     waiting_for: str
     ended_at: datetime | None
     next_timer_at: datetime | None
+    organisation_id: int | None
 
 
 CASE_REF_COLUMNS = [getattr(Case.__table__.c, f.name) for f in fields(CaseRef)]
@@ -241,17 +242,21 @@ def may_read(session: Session, actor: User, case: Case) -> bool:
     return bool(session.scalar(select(exists().where(t.case_id == case.id, theirs))))
 
 
-def works_for_organisation(session: Session, actor: User, case_id: int) -> bool:
+def works_for_organisation(session: Session, actor: User, case: int | Case | CaseRef) -> bool:
     """Whether outside staff may work the tasks of a case: it was given to their organisation (or to no
-    organisation yet). The office's own staff are not limited by organisation."""
+    organisation yet). The office's own staff are not limited by organisation. `case`: its id, or the case
+    as the caller read it (no second read)."""
     if not access.reads_only_own_cases(actor):
         return True
-    given_to = session.scalar(select(Case.organisation_id).where(Case.id == case_id))
+    if isinstance(case, int):
+        given_to = session.scalar(select(Case.organisation_id).where(Case.id == case))
+    else:
+        given_to = case.organisation_id
     return given_to is None or given_to == actor.organisation_id
 
 
-def require_organisation(session: Session, actor: User, case_id: int) -> None:
-    if not works_for_organisation(session, actor, case_id):
+def require_organisation(session: Session, actor: User, case: int | Case | CaseRef) -> None:
+    if not works_for_organisation(session, actor, case):
         raise PermissionDenied("该任务属于其他机构的订单")
 
 

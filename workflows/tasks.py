@@ -92,7 +92,7 @@ def complete(
         raise PermissionDenied("无权访问其他辖区的任务")
     _refuse_if_done(session, task)
     access.require_task(actor, task)
-    cases.require_organisation(session, actor, case.id)
+    cases.require_organisation(session, actor, case)
     step = cases.runtime_of(session, case).steps.get(task.task_spec, {})
     data = dict(data or {})
     checked = submissions.check_step(
