@@ -412,12 +412,6 @@ _SAVE_CASE = _save_case(_CASE_STATE_COLUMNS)
 _INSERT_CASE = DriverStatement(
     insert(_CASES).returning(_CASES.c.id), column_keys=[c.name for c in _CASES.columns if c.name != "id"]
 )
-# A case just started: the rest of its row, under the lock token the ORM inserted it with.
-_SAVE_NEW_CASE = DriverStatement(
-    update(_CASES)
-    .where(_CASES.c.id == bindparam("case_id"))
-    .values({name: bindparam(name) for name in _CASE_STATE_COLUMNS if name != "lock_version"})
-)
 # Most steps change neither status nor timer: leaving those columns out of the SET spares SQLite the
 # rewrite of their index pages (about two of the thirteen pages a step wrote).
 _SAVE_CASE_STEP = _save_case([c for c in _CASE_STATE_COLUMNS if c not in _INDEXED_STATE_COLUMNS])
@@ -600,13 +594,8 @@ def _write(
         head = (row["seq"], row["hash"])
     values.update(event_count=head[0], last_event_hash=head[1])
 
-    if new_case:  # inserted by the ORM moments ago, in this transaction: nobody else can have moved it
-        _write_rows(conn, case.id, completed_task, gone, rows, event_rows, wait_changes, now, by)
-        values.pop("lock_version")  # the token the row was inserted with stays (the cache keys on it)
-        _SAVE_NEW_CASE.execute(conn, {"case_id": case.id, **values})
-        _keep_in_step(session, Case, case, values)
-        _act_on(session, case, outgoing, actor)
-        return new_tasks
+    if new_case:  # inserted moments ago in this transaction: it keeps the token it has (the cache keys on it)
+        values["lock_version"] = case.lock_version
     # Every write of the move is in here: a concurrent mover makes one of them fail (the trail position,
     # a wait, the task, the case's lock token) and the whole move is then a conflict, never a 500.
     try:
