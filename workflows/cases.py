@@ -19,7 +19,7 @@ from datetime import datetime
 import orjson
 from sqlalchemy import and_, bindparam, delete, event, exists, insert, or_, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached, undefer
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
@@ -105,7 +105,10 @@ def _take(session: Session, case: Case | CaseRef, rt: versions.Runtime) -> engin
     if entry is not None and entry[0] == case.lock_version:
         instance = entry[1]
     else:
-        state = session.connection().execute(_STATE_OF, {"case_id": case.id}).scalar_one()
+        # Read with the row's lock token by a query that undeferred it (the timer job's batch), else now.
+        state = vars(case).get("state")
+        if state is None:
+            state = session.connection().execute(_STATE_OF, {"case_id": case.id}).scalar_one()
         instance = rt.restore(state)
     session.info.setdefault(_TAKEN, {})[case.id] = (case, instance)
     return instance
@@ -166,23 +169,27 @@ def start_case(
         instance = rt.start(seed)
     except engine.ScriptError as exc:
         raise ProcessFailure(exc.element, exc.message) from exc
-    case = Case(
-        process_version_id=pv.id,
-        process_key=pv.process_key,
-        version_hash=pv.content_hash,
-        title=title or pv.name,
-        status=CaseStatus.RUNNING,
-        area_code=area_code,
-        elder_id=elder_id,
-        parent_case_id=parent_case_id,
-        state="{}",
-        started_by=actor.id if actor is not None else None,
-        started_at=now,
-        updated_at=now,
-        lock_version=new_lock_token(),
-    )
+    row = _NEW_CASE_DEFAULTS | {
+        "process_version_id": pv.id,
+        "process_key": pv.process_key,
+        "version_hash": pv.content_hash,
+        "title": title or pv.name,
+        "status": CaseStatus.RUNNING,
+        "area_code": area_code,
+        "elder_id": elder_id,
+        "parent_case_id": parent_case_id,
+        "state": "{}",
+        "lock_version": new_lock_token(),
+        "started_by": actor.id if actor is not None else None,
+        "started_at": now,
+        "updated_at": now,
+    }
+    # Inserted on the driver (the ORM's unit of work costs several times the insert itself; the job that
+    # opens thousands of cases runs this for each), then handed to the session as the row it now is.
+    session.flush()  # what the caller added first (the rows the new case's handlers read) goes in before
+    case = Case(id=_INSERT_CASE.first(session.connection(), row)[0], **row)
+    make_transient_to_detached(case)
     session.add(case)
-    session.flush()  # the id is needed by the projections
     session.info.setdefault(_TAKEN, {})[case.id] = (case, instance)
     started = {"kind": EventKind.STARTED, "detail": {"version": pv.version}}
     _write(session, case, rt, instance, before=[], actor=actor, events=[started], new_case=True)
@@ -268,13 +275,33 @@ def entrust(session: Session, case, organisation_id: int | None) -> None:
     """Give a case to an outside organisation (a dispatched provider, the nursing home applied to): its
     staff read and work it. Not the engine's state, so the lock token stays as it is (a message handler
     calls this in the middle of a step)."""
-    session.execute(
-        update(Case)
-        .where(Case.id == case.id)
-        .values(organisation_id=organisation_id)
-        .execution_options(synchronize_session=False)
-    )
+    _ENTRUST.execute(session.connection(), {"case_id": case.id, "organisation_id": organisation_id})
     _keep_in_step(session, Case, case, {"organisation_id": organisation_id})
+
+
+def assign_open_steps(session: Session, case_id: int, role: str, assignee_id: int) -> int:
+    """Give the case's open steps of a role to one account (the dispatched provider, by a message handler
+    in the middle of a step); return how many. The ORM holds no task rows of a step under way."""
+    return _ASSIGN_OPEN_STEPS.execute(
+        session.connection(),
+        {"case_id": case_id, "role": role, "assignee_id": assignee_id, "at": clock.now()},
+    ).rowcount
+
+
+_ASSIGN_OPEN_STEPS = DriverStatement(
+    update(HumanTask.__table__)
+    .where(
+        HumanTask.__table__.c.case_id == bindparam("case_id"),
+        HumanTask.__table__.c.role == bindparam("role"),
+        HumanTask.__table__.c.status == TaskStatus.READY.value,
+    )
+    .values(assignee_id=bindparam("assignee_id"), claimed_at=bindparam("at"))
+)
+_ENTRUST = DriverStatement(
+    update(Case.__table__)
+    .where(Case.__table__.c.id == bindparam("case_id"))
+    .values(organisation_id=bindparam("organisation_id"))
+)
 
 
 def case_data(case: Case) -> dict:
@@ -379,6 +406,15 @@ def _save_case(columns) -> DriverStatement:
 
 
 _SAVE_CASE = _save_case(_CASE_STATE_COLUMNS)
+# Every column of a new case row but the id: the model's scalar default, else NULL (start_case sets the rest).
+_NEW_CASE_DEFAULTS = {
+    column.name: column.default.arg if column.default is not None and column.default.is_scalar else None
+    for column in _CASES.columns
+    if column.name != "id"
+}
+_INSERT_CASE = DriverStatement(
+    insert(_CASES).returning(_CASES.c.id), column_keys=[c.name for c in _CASES.columns if c.name != "id"]
+)
 # Most steps change neither status nor timer: leaving those columns out of the SET spares SQLite the
 # rewrite of their index pages (about two of the thirteen pages a step wrote).
 _SAVE_CASE_STEP = _save_case([c for c in _CASE_STATE_COLUMNS if c not in _INDEXED_STATE_COLUMNS])
@@ -561,13 +597,8 @@ def _write(
         head = (row["seq"], row["hash"])
     values.update(event_count=head[0], last_event_hash=head[1])
 
-    if new_case:  # inserted by the ORM moments ago: let it write the rest (and version the row)
-        _write_rows(conn, case.id, completed_task, gone, rows, event_rows, wait_changes, now, by)
-        values.pop("lock_version")
-        for key, value in values.items():
-            setattr(case, key, value)
-        _act_on(session, case, outgoing, actor)
-        return new_tasks
+    if new_case:  # inserted moments ago in this transaction: it keeps the token it has (the cache keys on it)
+        values["lock_version"] = case.lock_version
     # Every write of the move is in here: a concurrent mover makes one of them fail (the trail position,
     # a wait, the task, the case's lock token) and the whole move is then a conflict, never a 500.
     try:
@@ -783,6 +814,7 @@ def due_cases(session: Session, *, limit: int = 100, now: datetime | None = None
     now = now or clock.now()
     query = (
         select(Case)
+        .options(undefer(Case.state))  # every one of them is restored: one read for the batch
         .where(Case.status == CaseStatus.RUNNING, Case.next_timer_at.is_not(None), Case.next_timer_at < now)
         .order_by(Case.next_timer_at)
         .limit(limit)

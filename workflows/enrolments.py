@@ -9,10 +9,11 @@ that date on in the same transaction, so a restarted or second worker never open
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from . import cases, clock, elders
+from .driver_sql import DriverStatement
 from .errors import NotFound, ValidationFailed
 from .models import HumanTask, TaskStatus, User
 from .models.care import EndReason, EnrolmentStatus
@@ -90,9 +91,18 @@ def open_due(
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     batch = session.scalars(query).all()
-    # Their elders in one query, not one each (every period reads its elder: the register's status, the
-    # new case's title and data); the session's identity map then answers.
-    session.scalars(select(Elder).where(Elder.id.in_({e.elder_id for e in batch}))).all()
+    # Their elders, and the accounts they name (the provider), in one query each rather than one per
+    # period: every period reads its elder (the register's status, the new case's title and data) and the
+    # process reads the accounts. The session's identity map then answers, but it holds objects weakly:
+    # `held` keeps them alive until the batch is done.
+    held = session.scalars(select(Elder).where(Elder.id.in_({e.elder_id for e in batch}))).all()
+    user_ids = {
+        getattr(e, column.name)
+        for e in batch
+        for column in model.__table__.columns
+        if any(fk.column.table is User.__table__ for fk in column.foreign_keys)
+    }
+    held += session.scalars(select(User).where(User.id.in_(user_ids - {None}))).all()
     handled = 0
     for enrolment in batch:
         handled += 1
@@ -101,6 +111,7 @@ def open_due(
         setattr(enrolment, next_start.key, open_period(session, enrolment))
         enrolment.updated_at = clock.now()
     session.flush()
+    del held
     return handled
 
 
@@ -130,16 +141,22 @@ def close_if_off_register(session: Session, enrolment) -> bool:
 
 def set_due(session: Session, case_id: int, task_spec: str, day: date) -> None:
     """Give an open step whose deadline depends on the case (a period's end) its due date: end of that day."""
-    session.execute(
-        update(HumanTask)
-        .where(
-            HumanTask.case_id == case_id,
-            HumanTask.task_spec == task_spec,
-            HumanTask.status == TaskStatus.READY,
-        )
-        .values(due_at=clock.end_of_day(day))
-        .execution_options(synchronize_session=False)
+    _SET_DUE.execute(
+        session.connection(), {"case_id": case_id, "task_spec": task_spec, "due_at": clock.end_of_day(day)}
     )
+
+
+# Run for every period opened (on the driver: see driver_sql); the ORM holds no task rows to keep in step.
+_TASKS = HumanTask.__table__
+_SET_DUE = DriverStatement(
+    update(_TASKS)
+    .where(
+        _TASKS.c.case_id == bindparam("case_id"),
+        _TASKS.c.task_spec == bindparam("task_spec"),
+        _TASKS.c.status == TaskStatus.READY.value,
+    )
+    .values(due_at=bindparam("due_at"))
+)
 
 
 def end_of_day(day, days_after: int = 0) -> str:

@@ -6,10 +6,11 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from . import access, clock, office_log, registry
+from .driver_sql import DriverStatement
 from .engine import DeployError, Instance, LoadedSpec, ParsedProcess, Problem
 from .errors import NotFound, PermissionDenied, ValidationFailed
 from .models import ProcessVersion, Role, User
@@ -172,15 +173,25 @@ def read_bundle(path: Path) -> dict[str, bytes]:
 
 
 def latest(session: Session, key: str) -> ProcessVersion:
-    version = session.scalar(
-        select(ProcessVersion)
-        .where(ProcessVersion.process_key == key)
-        .order_by(ProcessVersion.version.desc())
-        .limit(1)
-    )
-    if version is None:
+    # Every start asks (the monthly job thousands of times): the id on the driver, the row from the
+    # session, which holds the versions it was given for as long as it lives.
+    if any(isinstance(pending, ProcessVersion) for pending in session.new):
+        session.flush()  # a version deployed in this transaction counts, as it would by autoflush
+    found = _LATEST_ID.first(session.connection(), {"key": key})
+    if found is None:
         raise NotFound(f"流程 {key} 尚未部署")
+    version = session.get(ProcessVersion, found[0])
+    session.info.setdefault(_HELD_VERSIONS, {})[version.id] = version  # the identity map holds weakly
     return version
+
+
+_HELD_VERSIONS = "eldercare.held_versions"
+_LATEST_ID = DriverStatement(
+    select(ProcessVersion.__table__.c.id)
+    .where(ProcessVersion.__table__.c.process_key == bindparam("key"))
+    .order_by(ProcessVersion.__table__.c.version.desc())
+    .limit(1)
+)
 
 
 def get_version(session: Session, key: str, number: int) -> ProcessVersion:

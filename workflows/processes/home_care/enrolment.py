@@ -12,13 +12,13 @@ import json
 from collections.abc import Mapping
 from datetime import date
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ... import cases, clock, elders, enrolments, organisations, tasks
 from ...clock import as_date
 from ...errors import Conflict, NotFound, ValidationFailed
-from ...models import Case, CaseStatus, HumanTask, Role, TaskStatus, User
+from ...models import Case, CaseStatus, Role, User
 from ...models.base import is_row_id
 from ...models.care import EnrolmentStatus, HomeCareEnrolment
 from ...models.elders import Elder, ElderStatus
@@ -266,17 +266,7 @@ def assign_provider(session: Session, case, payload: Mapping) -> int:
     area = case.area_code
     provider = check_provider(session, payload.get("provider_id"), area)
     cases.entrust(session, case, provider.organisation_id)
-    result = session.execute(
-        update(HumanTask)
-        .where(
-            HumanTask.case_id == case.id,
-            HumanTask.role == Role.PROVIDER.value,
-            HumanTask.status == TaskStatus.READY,
-        )
-        .values(assignee_id=provider.id, claimed_at=clock.now())
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount
+    return cases.assign_open_steps(session, case.id, Role.PROVIDER.value, provider.id)
 
 
 # --------------------------------------------------------------------------------------------------

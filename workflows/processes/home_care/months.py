@@ -54,11 +54,6 @@ def open_month(session: Session, enrolment: HomeCareEnrolment, first: date) -> H
         return existing
     elder = session.get(Elder, enrolment.elder_id)
     provider = session.get(User, enrolment.provider_id)
-    month = HomeCareMonth(
-        enrolment_id=enrolment.id, month=first, status=MonthStatus.OPEN, created_at=clock.now()
-    )
-    session.add(month)
-    session.flush()
     case = cases.start_case(
         session,
         None,
@@ -69,7 +64,16 @@ def open_month(session: Session, enrolment: HomeCareEnrolment, first: date) -> H
         title=f"居家上门服务 {month_label(first)}：{elder.name}",
         parent_case_id=enrolment.case_id,
     )
-    month.case_id = case.id
+    # Written with its case in one insert (the job opens thousands); the month's unique key still refuses
+    # a second one, rolling the case back with it.
+    month = HomeCareMonth(
+        enrolment_id=enrolment.id,
+        month=first,
+        status=MonthStatus.OPEN,
+        created_at=clock.now(),
+        case_id=case.id,
+    )
+    session.add(month)
     # The diagram's deadline (5 days after the month) is a date, not a fixed number of days: show it in the inbox.
     enrolments.set_due(
         session, case.id, "record_services", month_end(first) + timedelta(days=RECORDS_DAYS_AFTER_MONTH)
