@@ -206,6 +206,6 @@ def run(quick: bool = False, skip_postgres: bool = False, log=print) -> dict:
             if pg_folder:
                 from bench import pgcluster
 
-                pgcluster.stop(pg_folder)
+                pgcluster.discard(pg_folder)
     out["target"] = {"ratio_to_inmemory": 0.5}
     return out

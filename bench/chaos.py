@@ -27,7 +27,6 @@ import http.client
 import json
 import os
 import random
-import shutil
 import signal
 import socket
 import sqlite3
@@ -531,8 +530,7 @@ def run_database(kind: str, *, quick: bool, log=print) -> dict:
         finally:
             lab.stop(signal.SIGKILL)
             if pg_folder:
-                pgcluster.stop(pg_folder)
-                shutil.rmtree(pg_folder, ignore_errors=True)
+                pgcluster.discard(pg_folder)
     return {
         "database": kind,
         "acknowledged": ledger.acknowledged(),

@@ -258,7 +258,7 @@ def run(n_cases: int = 40, rounds: int = 5, skip_postgres: bool = False, log=pri
         if pg_folder:
             from bench import pgcluster
 
-            pgcluster.stop(pg_folder)
+            pgcluster.discard(pg_folder)
     inmemory = statistics.median(samples["inmemory"])
     sqlite_rate = statistics.median(samples["sqlite"])
     result = {

@@ -185,5 +185,5 @@ def run(quick: bool = False, skip_postgres: bool = False, log=print) -> dict:
             if pg_folder:
                 from bench import pgcluster
 
-                pgcluster.stop(pg_folder)
+                pgcluster.discard(pg_folder)
     return result

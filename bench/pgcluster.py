@@ -153,6 +153,12 @@ def stop(directory: str) -> None:
         )
 
 
+def discard(directory) -> None:
+    """Stop a throw-away cluster and delete its folder (data, socket and log)."""
+    stop(directory)
+    shutil.rmtree(directory, ignore_errors=True)
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 2 or argv[0] not in ("start", "stop"):
         print("usage: python -m bench.pgcluster start|stop DIR", file=sys.stderr)

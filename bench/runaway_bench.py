@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
             if pg_folder:
                 from bench import pgcluster
 
-                pgcluster.stop(pg_folder)
+                pgcluster.discard(pg_folder)
     print(json.dumps(result, ensure_ascii=False), flush=True)
 
 

@@ -287,8 +287,7 @@ def run(quick: bool = False, log=print) -> dict:
                 out.setdefault(setup, {})[load] = figures
         admin.dispose()
     finally:
-        pgcluster.stop(pg_folder)
-        shutil.rmtree(pg_folder, ignore_errors=True)
+        pgcluster.discard(pg_folder)
         shutil.rmtree(work, ignore_errors=True)
     one = out["one_host"]["saturating"]["total"]["per_s"]
     two = out["two_hosts"]["saturating"]["total"]["per_s"]

@@ -400,7 +400,7 @@ def run(quick: bool = False, skip_postgres: bool = False, log=print) -> dict:
             if pg_folder:
                 from bench import pgcluster
 
-                pgcluster.stop(pg_folder)
+                pgcluster.discard(pg_folder)
     out["targets"] = {"dashboard_p95_ms": TARGET_MS, "case_list_p95_ms": TARGET_MS}
     return out
 

@@ -636,7 +636,7 @@ def run(quick: bool = False, skip_postgres: bool = False, log=print) -> dict:
             if pg_folder:
                 from bench import pgcluster
 
-                pgcluster.stop(pg_folder)
+                pgcluster.discard(pg_folder)
     out["targets"] = {
         "postgres_inbox_p95_ms": 50,
         "sqlite_inbox_p95_ms": 100,
