@@ -28,23 +28,6 @@ from workflows.rules.phone import mask_phone
 
 from . import layout, pdf
 
-EVENT_LABELS = {
-    "started": "发起",
-    "task_completed": "办理完成",
-    "sent_back": "退回",
-    "claimed": "认领",
-    "released": "释放",
-    "assigned": "改派",
-    "timer_fired": "定时触发",
-    "message_received": "收到消息",
-    "message_sent": "发出消息",
-    "completed": "办结",
-    "cancelled": "终止",
-    "failed": "出错",
-    "migrated": "迁移版本",
-    "commented": "意见/材料",
-    "exported": "打印/导出",
-}
 STATUS_LABELS = {"running": "办理中", "completed": "已办结", "cancelled": "已终止", "error": "出错"}
 ROLE_LABELS = {
     "village_assistant": "养老协理员",
@@ -163,7 +146,7 @@ def gather(
                 Step(
                     number=len(steps) + 1,
                     name=event.task_name or event.task_spec,
-                    kind=EVENT_LABELS.get(event.kind.value, event.kind.value),
+                    kind=audit.EVENT_LABELS.get(event.kind, event.kind.value),
                     actor=names.get(event.actor_id) or "系统",
                     at=event.at,
                     decision=decision,
@@ -176,7 +159,7 @@ def gather(
                 "seq": event.seq,
                 "at": event.at,
                 "actor": names.get(event.actor_id) or "系统",
-                "kind": EVENT_LABELS.get(event.kind.value, event.kind.value),
+                "kind": audit.EVENT_LABELS.get(event.kind, event.kind.value),
                 "step": event.task_name or "",
                 "note": _trail_note(event, detail),
                 "hash": event.hash[:16],

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from casefiles import workbooks
-from workflows import audit_review, caselist, clock, dashboard, exports, office_log
+from workflows import audit, audit_review, caselist, clock, dashboard, exports, office_log
 from workflows.errors import Conflict, ValidationFailed
 from workflows.listing import Args
 from workflows.models import EventKind
@@ -29,7 +29,7 @@ def events():
         "auditing/events.html",
         page=page,
         flt=flt,
-        kinds=[(k.value, audit_review.EVENT_LABELS[k]) for k in EventKind],
+        kinds=[(k.value, audit.EVENT_LABELS[k]) for k in EventKind],
         opts=caselist.options(session, me()),
     )
 

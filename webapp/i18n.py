@@ -12,7 +12,7 @@ from flask import g, session
 from flask_login import current_user
 from markupsafe import Markup, escape
 
-from workflows import clock
+from workflows import audit, clock
 from workflows.elders import FIELD_LABELS
 from workflows.models.elders import SUPPORT_FLAGS
 
@@ -85,24 +85,7 @@ LABELS: dict[str, dict[str, str]] = {
     "due": {"overdue": "已逾期", "due_soon": "即将到期", "on_time": "未到期", "no_due": "无期限"},
     "scope": {"mine": "我的任务", "group": "待认领", "all": "全部任务"},
     "sort": {"due": "按到期时间", "newest": "最新在前", "oldest": "最早在前", "elder": "按老人姓名"},
-    "event": {
-        "started": "发起",
-        "task_completed": "办理完成",
-        "sent_back": "退回",
-        "claimed": "认领",
-        "released": "释放",
-        "assigned": "改派",
-        "timer_fired": "定时触发",
-        "message_received": "收到消息",
-        "message_sent": "发出消息",
-        "completed": "办结",
-        "cancelled": "终止",
-        "failed": "出错",
-        "migrated": "迁移版本",
-        "commented": "意见/材料",
-        "exported": "导出",
-        "deadline_changed": "期限调整",
-    },
+    "event": {kind.value: text for kind, text in audit.EVENT_LABELS.items()},
     "relation": {"parent": "上级案件", "child": "下级案件", "same_elder": "同一老人"},
     "notice": {
         "approval": "审批通知书",

@@ -194,6 +194,7 @@ MESSAGES: dict[str, str] = {
     "迁移版本": "Migrated",
     "意见/材料": "Comment/document",
     "导出": "Exported",
+    "打印/导出": "Printed/exported",
     "上级案件": "Parent case",
     "下级案件": "Child case",
     "同一老人": "Same elder",

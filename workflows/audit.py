@@ -11,6 +11,26 @@ from sqlalchemy.orm import Session
 from . import clock
 from .models import Case, CaseEvent, EventKind, User
 
+# What each kind of event is called wherever a trail is shown: case pages, the audit viewer, case files.
+EVENT_LABELS = {
+    EventKind.STARTED: "发起",
+    EventKind.TASK_COMPLETED: "办理完成",
+    EventKind.SENT_BACK: "退回",
+    EventKind.CLAIMED: "认领",
+    EventKind.RELEASED: "释放",
+    EventKind.ASSIGNED: "改派",
+    EventKind.TIMER_FIRED: "定时触发",
+    EventKind.MESSAGE_RECEIVED: "收到消息",
+    EventKind.MESSAGE_SENT: "发出消息",
+    EventKind.COMPLETED: "办结",
+    EventKind.CANCELLED: "终止",
+    EventKind.FAILED: "出错",
+    EventKind.MIGRATED: "迁移版本",
+    EventKind.COMMENTED: "意见/材料",
+    EventKind.EXPORTED: "打印/导出",
+    EventKind.DEADLINE_CHANGED: "期限调整",
+}
+
 
 def _digest(
     prev_hash: str, case_id: int, seq: int, at: datetime, actor_id, kind: str, task_spec, comment, detail

@@ -17,7 +17,7 @@ from enum import StrEnum
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
-from . import access, clock, elders, office_log
+from . import access, audit, clock, elders, office_log
 from .audit import _digest as event_digest  # the chain's one definition of an event's hash
 from .clock import month_end
 from .elders import in_area
@@ -34,24 +34,6 @@ MAX_SAMPLE = 200
 COUNT_CAP = 10_000
 CLOSED = (CaseStatus.COMPLETED, CaseStatus.CANCELLED)
 
-EVENT_LABELS = {
-    EventKind.STARTED: "发起",
-    EventKind.TASK_COMPLETED: "办理完成",
-    EventKind.SENT_BACK: "退回",
-    EventKind.CLAIMED: "认领",
-    EventKind.RELEASED: "释放",
-    EventKind.ASSIGNED: "改派",
-    EventKind.TIMER_FIRED: "定时触发",
-    EventKind.MESSAGE_RECEIVED: "收到消息",
-    EventKind.MESSAGE_SENT: "发出消息",
-    EventKind.COMPLETED: "办结",
-    EventKind.CANCELLED: "终止",
-    EventKind.FAILED: "出错",
-    EventKind.MIGRATED: "迁移版本",
-    EventKind.COMMENTED: "意见/材料",
-    EventKind.EXPORTED: "导出",
-    EventKind.DEADLINE_CHANGED: "期限调整",
-}
 OUTCOME_LABELS = {
     SampleItemOutcome.PENDING: "待核查",
     SampleItemOutcome.CONFIRMED: "核查无误",
@@ -225,7 +207,7 @@ def list_events(session: Session, actor: User, flt: EventFilter, *, limit: int |
             e.seq,
             e.at,
             e.kind,
-            EVENT_LABELS.get(e.kind, e.kind.value),
+            audit.EVENT_LABELS.get(e.kind, e.kind.value),
             actor_name,
             username,
             e.task_name,
@@ -298,7 +280,9 @@ class _ChainWalker:
             e.prev_hash, e.case_id, e.seq, e.at, e.actor_id, kind, e.task_spec, e.comment, e.detail
         )
         if digest != e.hash:
-            self.problems.append(f"第{e.seq}条记录（{EVENT_LABELS.get(EventKind(kind), kind)}）内容被改动")
+            self.problems.append(
+                f"第{e.seq}条记录（{audit.EVENT_LABELS.get(EventKind(kind), kind)}）内容被改动"
+            )
         self.prev = e.hash
         self.expected += 1
 
