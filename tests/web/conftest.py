@@ -36,15 +36,37 @@ ROLES = (
 )
 
 
-@pytest.fixture(scope="session")
-def web_db(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("web")
+def demo_database(folder):
+    """A SQLite database in `folder` with the demo registry and the shipped processes: (url, engine)."""
     url = f"sqlite:///{folder / 'web.sqlite'}"
     engine = make_engine(url)
     Base.metadata.create_all(engine)
     with session_factory(engine).begin() as session:
         demo.load_demo_registry(session, PASSWORD)
         versions.deploy(session, None, versions.read_bundle(bpmn_dir()))
+    return url, engine
+
+
+def web_app(url: str, folder, secret: str = "test"):
+    """The app on `url`, uploads under `folder`. Test clients live for a whole run while tests move the clock
+    by days: no idle sign-out (it is tested on apps of its own: tests/web/office/test_sessions.py)."""
+    from webapp import create_app
+
+    return create_app(
+        {
+            "DATABASE_URL": url,
+            "TESTING": True,
+            "SECRET_KEY": secret,
+            "UPLOAD_DIR": str(folder / "up"),
+            "IDLE_MINUTES": 10 * 365 * 24 * 60,
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+def web_db(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("web")
+    url, engine = demo_database(folder)
     yield url, folder, engine
     engine.dispose()
 
@@ -52,19 +74,7 @@ def web_db(tmp_path_factory):
 @pytest.fixture(scope="session")
 def app(web_db):
     url, folder, _ = web_db
-    from webapp import create_app
-
-    app = create_app(
-        {
-            "DATABASE_URL": url,
-            "TESTING": True,
-            "SECRET_KEY": "test",
-            "UPLOAD_DIR": str(folder / "up"),
-            # These clients live for the whole run while tests move the clock by days: no idle sign-out
-            # here (it has tests of its own, on apps of their own: tests/web/office/test_sessions.py).
-            "IDLE_MINUTES": 10 * 365 * 24 * 60,
-        }
-    )
+    app = web_app(url, folder)
     yield app
     app.extensions["db_engine"].dispose()
 

@@ -17,13 +17,12 @@ import pytest
 from sqlalchemy import select
 
 from tests.factories import ORDER_ANSWERS, interop_bundle
-from workflows import case_moves, demo, versions
-from workflows.config import bpmn_dir
-from workflows.db import make_engine, session_factory
-from workflows.models import Base, Case, CaseEvent, CaseStatus, EventKind, ProcessVersion
+from workflows import case_moves
+from workflows.db import session_factory
+from workflows.models import Case, CaseEvent, CaseStatus, EventKind, ProcessVersion
 from workflows.models.supervision import LogKind, OfficeLog
 
-from .conftest import PASSWORD, Browser, api_token
+from .conftest import Browser, api_token, demo_database, web_app
 
 LANE = "乡镇经办人 (caseworker)"
 
@@ -88,12 +87,7 @@ def as_zip(files: dict[str, str]) -> bytes:
 @pytest.fixture(scope="module")
 def studio_db(tmp_path_factory):
     folder = tmp_path_factory.mktemp("studio")
-    url = f"sqlite:///{folder / 'studio.sqlite'}"
-    engine = make_engine(url)
-    Base.metadata.create_all(engine)
-    with session_factory(engine).begin() as session:
-        demo.load_demo_registry(session, PASSWORD)
-        versions.deploy(session, None, versions.read_bundle(bpmn_dir()))
+    url, engine = demo_database(folder)
     yield url, folder, engine
     engine.dispose()
 
@@ -101,11 +95,7 @@ def studio_db(tmp_path_factory):
 @pytest.fixture(scope="module")
 def studio_app(studio_db):
     url, folder, _ = studio_db
-    from webapp import create_app
-
-    app = create_app(
-        {"DATABASE_URL": url, "TESTING": True, "SECRET_KEY": "t", "UPLOAD_DIR": str(folder / "up")}
-    )
+    app = web_app(url, folder)
     yield app
     app.extensions["db_engine"].dispose()
 

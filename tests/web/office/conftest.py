@@ -10,7 +10,7 @@ import uuid
 import pytest
 from sqlalchemy import select, text
 
-from tests.web.conftest import PASSWORD, Browser, api_token
+from tests.web.conftest import PASSWORD, Browser, api_token, web_app
 from workflows import calendars, demo, organisations, versions
 from workflows.config import bpmn_dir
 from workflows.db import make_engine, session_factory
@@ -101,17 +101,7 @@ def office(request, tmp_path_factory):
     Base.metadata.create_all(engine)
     with session_factory(engine).begin() as session:
         ids = populate(session)
-    from webapp import create_app
-
-    app = create_app(
-        {
-            "DATABASE_URL": url,
-            "TESTING": True,
-            "SECRET_KEY": f"office-{request.param}",
-            "UPLOAD_DIR": str(folder / "up"),
-            "IDLE_MINUTES": 10 * 365 * 24 * 60,  # signing out when idle is tested on an app of its own
-        }
-    )
+    app = web_app(url, folder, secret=f"office-{request.param}")
     browsers = {name: Browser(app, name) for name in PEOPLE}
 
     class Caller:
