@@ -22,7 +22,17 @@ from .audit import _digest as event_digest  # the chain's one definition of an e
 from .clock import month_end
 from .elders import in_area
 from .errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from .listing import MAX_PAGE, MAX_PER_PAGE, PER_PAGE, Args, check_order, day_after, day_start, narrowest
+from .listing import (
+    MAX_PAGE,
+    MAX_PER_PAGE,
+    PER_PAGE,
+    Args,
+    check_order,
+    day_after,
+    day_start,
+    narrowest,
+    query_args,
+)
 from .models import Area, Case, CaseEvent, CaseStatus, Elder, EventKind, ProcessVersion, Role, User
 from .models.base import is_row_id
 from .models.supervision import LogKind, OfficeLog, ReviewItem, ReviewSample, SampleItemOutcome
@@ -106,11 +116,7 @@ class EventFilter:
             "per_page": self.per_page if self.per_page != PER_PAGE else None,
         }
         values.update(changes)
-        return {
-            k: (v.isoformat() if isinstance(v, date) else str(getattr(v, "value", v)))
-            for k, v in values.items()
-            if v not in (None, "")
-        }
+        return query_args(values)
 
 
 @dataclass
@@ -425,11 +431,7 @@ class LogFilter:
             "page": self.page if self.page != 1 else None,
         }
         values.update(changes)
-        return {
-            k: (v.isoformat() if isinstance(v, date) else str(getattr(v, "value", v)))
-            for k, v in values.items()
-            if v not in (None, "")
-        }
+        return query_args(values)
 
 
 @dataclass

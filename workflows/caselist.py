@@ -30,6 +30,7 @@ from .listing import (
     in_scope,
     narrowest,
     pages,
+    query_args,
     require_within,
 )
 from .models import Area, Case, CaseStatus, Elder, HumanTask, ProcessVersion, Role, TaskStatus, User
@@ -133,12 +134,7 @@ class CaseFilter:
             "page": self.page if self.page != 1 else None,
         }
         values.update(changes)
-        out = {}
-        for key, value in values.items():
-            if value in (None, "", False):
-                continue
-            out[key] = value.isoformat() if isinstance(value, date) else str(getattr(value, "value", value))
-        return out
+        return query_args(values)
 
     @property
     def narrowed(self) -> bool:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from . import clock, elders
 from .elders import in_area
-from .listing import MAX_PAGE, MAX_PER_PAGE, PER_PAGE, Args, pages, require_within
+from .listing import MAX_PAGE, MAX_PER_PAGE, PER_PAGE, Args, pages, query_args, require_within
 from .models import Area, Elder, ElderStatus, User
 from .models.elders import SUPPORT_FLAGS
 from .rules.assessment import DisabilityLevel
@@ -90,14 +90,7 @@ class ElderFilter:
             "page": self.page if self.page != 1 else None,
         }
         values.update(changes)
-        out: dict = {}
-        for key, value in values.items():
-            if value in (None, "", [], ()):
-                continue
-            out[key] = (
-                [str(v) for v in value] if isinstance(value, list) else str(getattr(value, "value", value))
-            )
-        return out
+        return query_args(values)
 
     @property
     def narrowed(self) -> bool:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, aliased
 from . import access, cases, clock, tasks
 from .elders import in_area
 from .errors import PermissionDenied, ValidationFailed
+from .listing import query_args
 from .models import Area, Case, Elder, HumanTask, ProcessVersion, Role, TaskStatus, User
 from .rules.idnumber import mask_id_number
 
@@ -124,7 +125,7 @@ class InboxFilter:
             "sort": self.sort.value if self.sort != Sort.DUE else None,
         }
         values.update(changes)
-        return {k: str(getattr(v, "value", v)) for k, v in values.items() if v not in (None, "")}
+        return query_args(values)
 
 
 @dataclass

@@ -122,6 +122,21 @@ class Args:
             raise ValidationFailed(explain(message, self.errors), field_errors=dict(self.errors))
 
 
+def query_args(values: dict[str, Any]) -> dict[str, Any]:
+    """A filter's fields as query-string arguments for links: unset ones (None, False, empty) left out,
+    dates in ISO form, enums by their value, lists item by item."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if value is None or value is False or (isinstance(value, str | list | tuple) and not value):
+            continue
+        out[key] = [_query_arg(v) for v in value] if isinstance(value, list | tuple) else _query_arg(value)
+    return out
+
+
+def _query_arg(value: Any) -> str:
+    return value.isoformat() if isinstance(value, date) else str(getattr(value, "value", value))
+
+
 def explain(message: str, errors: dict[str, str]) -> str:
     """A refusal that names each parameter and what is wrong with it (a page shows only the message)."""
     return f"{message}：" + "；".join(f"{name} {problem}" for name, problem in errors.items())
